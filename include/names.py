@@ -1,0 +1,42 @@
+"""Every name the pipeline shares: connection ids, MQTT topics, Kafka topics, HDFS paths, tables."""
+
+# Airflow connection ids (defined as AIRFLOW_CONN_* in config/local.env or by the deployment)
+MQTT_CONN_ID = "mqtt_default"
+KAFKA_CONN_ID = "kafka_default"
+WEBHDFS_CONN_ID = "webhdfs_default"
+SPARK_CONN_ID = "spark_default"
+CASSANDRA_CONN_ID = "cassandra_default"
+MONGO_CONN_ID = "mongo_default"
+
+# MQTT: one topic per recording, QoS 1, a durable session for the capture client
+MQTT_TOPIC_PREFIX = "gait/readings"
+MQTT_TOPIC_FILTER = f"{MQTT_TOPIC_PREFIX}/+"
+MQTT_QOS = 1
+MQTT_CAPTURE_CLIENT_ID = "parkinson-gait-capture"
+
+# Kafka
+KAFKA_TOPIC = "gait.readings"
+KAFKA_PARTITIONS = 3
+
+# HDFS
+HDFS_RAW_DIR = "/data/parkinson/raw"
+HDFS_DEAD_LETTER_DIR = "/data/parkinson/dead_letter"
+HDFS_MANIFEST_DIR = "/data/parkinson/manifests"
+HDFS_MODEL_DIR = "/models/parkinson_knn"
+HDFS_BASE_DIRS = (HDFS_RAW_DIR, HDFS_DEAD_LETTER_DIR, HDFS_MANIFEST_DIR, HDFS_MODEL_DIR)
+
+# Cassandra
+CASSANDRA_KEYSPACE = "parkinson"
+WINDOW_TABLE = "window_means"
+
+# MongoDB
+MONGO_DB = "parkinson"
+METRICS_COLLECTION = "model_metrics"
+
+
+def mqtt_topic(recording_id: str) -> str:
+    return f"{MQTT_TOPIC_PREFIX}/{recording_id}"
+
+
+def raw_batch_dir(batch_id: str) -> str:
+    return f"{HDFS_RAW_DIR}/batch={batch_id}"

@@ -1,0 +1,16 @@
+"""default_args shared by the gait DAGs: retries with exponential backoff, timeouts, failure logging."""
+from datetime import timedelta
+
+from gait_airflow.stages import log_failure
+
+DEFAULT_ARGS = {
+    "owner": "gait-platform",
+    "retries": 3,
+    "retry_delay": timedelta(seconds=15),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=5),
+    "execution_timeout": timedelta(minutes=45),
+    "on_failure_callback": log_failure,
+}
+
+SENSOR_ARGS = {"mode": "reschedule", "poke_interval": 10, "timeout": 600}
