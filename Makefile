@@ -1,0 +1,41 @@
+# The two commands most people need:
+#   make demo   set up everything, start the local services, run the pipeline on the bundled sample
+#   make test   set up everything, start the local services, run all tests, stop the services
+.PHONY: install up down status logs reset demo test unit lock
+
+SERVICES = scripts/with-env python scripts/services.py
+
+install:
+	scripts/setup.sh
+
+up:
+	$(SERVICES) up
+
+down:
+	$(SERVICES) down
+
+status:
+	$(SERVICES) status
+
+logs:
+	$(SERVICES) logs
+
+reset:
+	$(SERVICES) reset
+
+demo: install up
+	scripts/with-env python scripts/demo.py
+
+test:
+	scripts/run-tests.sh
+
+# Fast tests that need no services (contract, windowing, training, DAG integrity, compose file).
+unit:
+	scripts/with-env python -m pytest tests/unit tests/dags -q
+
+# Re-resolve requirements.in into the pinned requirements.txt.
+lock:
+	rm -rf .local/lock-venv && python3.11 -m venv .local/lock-venv
+	.local/lock-venv/bin/pip install -q -r requirements.in
+	.local/lock-venv/bin/pip check
+	{ echo "# Resolved from requirements.in with Python 3.11 (make lock)."; .local/lock-venv/bin/pip freeze --exclude-editable; } > requirements.txt

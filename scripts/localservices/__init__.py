@@ -1,0 +1,1 @@
+"""The project's local services: real Mosquitto, Kafka, HDFS, Cassandra, FerretDB and the Spark runtime."""

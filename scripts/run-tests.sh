@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The test command (README, `make test`, .ci/run): install, start services, run every test, stop services
+# (also on failure). Prints how long each phase took.
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+declare -a PHASES=()
+phase() {  # phase <name> <command...>
+  local name=$1; shift
+  local began=$SECONDS
+  printf '\n==== %s\n' "$name"
+  "$@"; local rc=$?
+  PHASES+=("$(printf '%-10s %5ss  exit %s' "$name" $((SECONDS - began)) "$rc")")
+  return $rc
+}
+report() {
+  printf '\n==== phase times\n'
+  printf '  %s\n' "${PHASES[@]}"
+}
+stop_services() { phase down scripts/with-env python scripts/services.py down; }
+
+phase install scripts/setup.sh || { report; exit 1; }
+trap 'stop_services; report' EXIT
+phase up scripts/with-env python scripts/services.py up || exit 1
+phase status scripts/with-env python scripts/services.py status || exit 1
+mkdir -p test-artifacts
+phase pytest scripts/with-env python -m pytest tests -ra --junitxml=test-artifacts/junit.xml "$@"
+rc=$?
+if [ $rc -eq 5 ]; then
+  echo "pytest collected no tests (exit 5): treated as a failure" >&2
+fi
+exit $rc

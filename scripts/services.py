@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Local services tool: install | up | down | status | logs | reset  [service ...]
+
+Everything binds to 127.0.0.1; software lives in .local/opt, data in .local/data, logs in .local/logs.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scripts.localservices import cassandra, ferretdb, hdfs, kafka, mosquitto, spark  # noqa: E402
+from scripts.localservices.core import DATA, LOGS, Service, ServiceError  # noqa: E402
+
+# Start groups run in parallel; services inside a group start in order (the DataNode needs the NameNode).
+GROUPS: list[list[Service]] = [
+    [cassandra.SERVICE],
+    [hdfs.NAMENODE, hdfs.DATANODE],
+    [kafka.SERVICE],
+    [mosquitto.SERVICE, ferretdb.SERVICE],
+]
+SERVICES: list[Service] = [s for group in GROUPS for s in group]
+INSTALLERS = [*SERVICES, spark.RUNTIME]
+
+
+def pick(names: list[str], pool: list) -> list:
+    if not names:
+        return pool
+    known = {s.name: s for s in pool}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        sys.exit(f"unknown service(s) {unknown}; known: {sorted(known)}")
+    return [known[n] for n in names]
+
+
+def timed(label: str, fn) -> object:
+    began = time.time()
+    result = fn()
+    print(f"  {label:<16} {result}  ({time.time() - began:.1f}s)", flush=True)
+    return result
+
+
+def cmd_install(args) -> None:
+    for item in pick(args.services, INSTALLERS):
+        timed(item.name, lambda: (item.install(), "installed")[1])
+
+
+def cmd_up(args) -> None:
+    chosen = set(pick(args.services, SERVICES))
+    groups = [[s for s in g if s in chosen] for g in GROUPS]
+    errors: list[str] = []
+
+    def start_group(group: list[Service]) -> None:
+        for service in group:
+            try:
+                timed(service.name, service.start)
+            except ServiceError as exc:
+                errors.append(str(exc))
+                return
+
+    with ThreadPoolExecutor(len(groups)) as pool:
+        list(pool.map(start_group, [g for g in groups if g]))
+    if errors:
+        sys.exit("services up failed:\n" + "\n\n".join(errors))
+    for service in [s for s in SERVICES if s in chosen]:
+        try:
+            timed(f"{service.name} objects", lambda: (service.bootstrap(), "ok")[1])
+        except Exception as exc:  # noqa: BLE001 - report which service failed, then stop
+            sys.exit(f"creating {service.name}'s pipeline objects failed: {exc}; see {service.log}")
+
+
+def cmd_down(args) -> None:
+    for service in reversed(pick(args.services, SERVICES)):
+        timed(service.name, service.stop)
+
+
+def cmd_status(args) -> None:
+    print(f"{'service':<15} {'state':<9} {'pid':>7} {'port':>6} {'RSS MiB':>8} {'ready in':>9}  started")
+    total, down = 0, []
+    for service in pick(args.services, SERVICES):
+        pid = service.pid()
+        state = "ready" if pid and service._safe_ready() else ("starting" if pid else "DOWN")
+        rss = service.rss_bytes()
+        total += rss
+        started = service.started_at()
+        when = time.strftime("%H:%M:%S", time.localtime(started[0])) if pid and started else "-"
+        ready_in = f"{started[1]:.1f}s" if pid and started else "-"
+        print(f"{service.name:<15} {state:<9} {pid or '-':>7} {service.port:>6} {rss / 2**20:>8.0f} "
+              f"{ready_in:>9}  {when}")
+        if state != "ready":
+            down.append(f"{service.name} (port {service.port}, log {service.log})")
+    print(f"{'total':<15} {'':<9} {'':>7} {'':>6} {total / 2**20:>8.0f}")
+    if down:
+        sys.exit("not ready: " + ", ".join(down))
+
+
+def cmd_logs(args) -> None:
+    services = pick(args.services, SERVICES)
+    files = [str(s.log) for s in services if s.log.exists()]
+    if not files:
+        sys.exit(f"no logs yet in {LOGS}")
+    subprocess.call(["tail", f"-n{args.lines}", *(["-F"] if args.follow else []), *files])
+
+
+def cmd_reset(args) -> None:
+    cmd_down(args)
+    targets = pick(args.services, SERVICES)
+    for service in targets:
+        shutil.rmtree(service.data, ignore_errors=True)
+    if not args.services:
+        shutil.rmtree(DATA, ignore_errors=True)
+    print(f"wiped data of {', '.join(s.name for s in targets)}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, fn in [("install", cmd_install), ("up", cmd_up), ("down", cmd_down), ("status", cmd_status),
+                     ("logs", cmd_logs), ("reset", cmd_reset)]:
+        p = sub.add_parser(name)
+        p.add_argument("services", nargs="*")
+        p.set_defaults(fn=fn)
+        if name == "logs":
+            p.add_argument("-n", "--lines", type=int, default=40)
+            p.add_argument("-f", "--follow", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        args.fn(args)
+    except ServiceError as exc:
+        sys.exit(str(exc))
+
+
+if __name__ == "__main__":
+    main()
