@@ -204,8 +204,11 @@ def _alive(pid: int) -> bool:
 
 
 def _is_zombie(pid: int) -> bool:
+    """A finished process. A JVM's main thread shows as a zombie while its shutdown hooks still run (and
+    still hold the ports), so it only counts as finished once no other thread is left."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state == "Z" and len(list(Path(f"/proc/{pid}/task").iterdir())) <= 1
     except (FileNotFoundError, IndexError):
         return True
 
