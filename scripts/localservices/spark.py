@@ -1,0 +1,135 @@
+"""Spark runtime: pyspark's own spark-submit (local mode) plus the Kafka source jars, fetched ahead of time.
+
+Not a long-running service. `install` copies spark-sql-kafka-0-10 (same version as pyspark) and the
+dependencies pyspark/jars lacks into .local/opt/spark-jars; `jars()` lists them for spark-submit --jars.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .core import OPT, ROOT, ServiceError, run
+
+JARS = OPT / "spark-jars"
+POM_DIR = Path(__file__).resolve().parent / "poms" / "spark-kafka"
+KAFKA_SOURCE = "spark-sql-kafka-0-10_2.13"
+# Central (as reachable here) has no spark-token-provider-kafka after 4.0.0 (4.1.0-preview1 aside).
+# 4.0.0 links against Spark 4.2 except two log keys used only when fetching Kafka delegation tokens
+# (Kerberos clusters), which local runs never do.
+TOKEN_PROVIDER_FALLBACK = "4.0.0"
+
+
+def venv_bin() -> Path:
+    """The interpreter's bin dir if it has spark-submit, else the project venv's."""
+    here = Path(sys.executable).parent
+    return here if (here / "spark-submit").exists() else ROOT / ".venv" / "bin"
+
+
+def spark_submit() -> str:
+    path = venv_bin() / "spark-submit"
+    if not path.exists():
+        raise ServiceError(f"spark: {path} is missing; install pyspark 4.x into the project venv "
+                           f"(`make install`), the Airflow provider's pyspark-client has no spark-submit")
+    return str(path)
+
+
+def pyspark_info() -> tuple[str, Path]:
+    """(pyspark distribution version, its jars dir), asked of the venv's own Python."""
+    code = ("import importlib.metadata as m, json, os, pyspark; "
+            "print(json.dumps([m.version('pyspark'), os.path.join(os.path.dirname(pyspark.__file__), 'jars')]))")
+    out = subprocess.run([str(venv_bin() / "python"), "-c", code], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise ServiceError(f"spark: cannot import pyspark in {venv_bin()}:\n{out.stderr.strip()[-800:]}")
+    version, jars_dir = json.loads(out.stdout)
+    if not any(Path(jars_dir).glob(f"spark-core_2.13-{version}.jar")):
+        raise ServiceError(f"spark: pyspark {version} metadata does not match {jars_dir} (no spark-core "
+                           f"{version} jar); another package overwrote it? reinstall pyspark=={version}")
+    return version, Path(jars_dir)
+
+
+def java_major() -> int:
+    home = os.environ.get("JAVA_HOME")
+    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
+    if not java or not Path(java).exists():
+        raise ServiceError("spark needs Java 17+ (`java` not on PATH and JAVA_HOME unset)")
+    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+    found = re.search(r'version "(\d+)', out)
+    return int(found.group(1)) if found else 0
+
+
+def artifact_id(jar: str) -> str:
+    """`kafka-clients-3.9.2.jar` -> `kafka-clients` (the version starts at the first "-<digit>")."""
+    return re.sub(r"-\d.*$", "", jar)
+
+
+class SparkRuntime:
+    name = "spark"
+
+    def marker(self, version: str) -> Path:
+        return JARS / f"{KAFKA_SOURCE}-{version}.jar"
+
+    def installed(self) -> bool:
+        try:
+            return self.marker(pyspark_info()[0]).exists()
+        except ServiceError:
+            return False
+
+    def install(self) -> None:
+        spark_submit()
+        if (major := java_major()) < 17:
+            raise ServiceError(f"spark: Java 17+ required, found Java {major or '?'} (set JAVA_HOME)")
+        version, shipped = pyspark_info()
+        if self.marker(version).exists():
+            return
+        OPT.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=OPT) as tmp:
+            self._fetch(version, Path(tmp))
+            # Drop what pyspark already ships (Spark, Scala, hadoop-client, slf4j, ...), whatever its version.
+            have = {artifact_id(p.name) for p in shipped.glob("*.jar")}
+            shutil.rmtree(JARS, ignore_errors=True)
+            JARS.mkdir(parents=True)
+            for jar in Path(tmp).glob("*.jar"):
+                if artifact_id(jar.name) not in have:
+                    shutil.move(jar, JARS / jar.name)
+        if not self.marker(version).exists():
+            raise ServiceError(f"spark: {KAFKA_SOURCE}-{version}.jar missing after the download; see install.log")
+
+    def _fetch(self, version: str, target: Path) -> None:
+        def mvn(token_version: str) -> None:
+            run(["mvn", "-q", "-B", "-f", str(POM_DIR / "pom.xml"), "dependency:copy-dependencies",
+                 f"-DoutputDirectory={target}", "-DincludeScope=runtime", f"-Dspark.version={version}",
+                 f"-Dtoken.provider.version={token_version}"], what=f"maven download of {KAFKA_SOURCE}:{version}")
+
+        try:
+            mvn(version)
+        except ServiceError as exc:
+            if "spark-token-provider" not in str(exc) or version == TOKEN_PROVIDER_FALLBACK:
+                raise ServiceError(f"{exc}\nIs {KAFKA_SOURCE}:{version} on Maven Central? If not, pin pyspark "
+                                   f"to a version that is.") from exc
+            mvn(TOKEN_PROVIDER_FALLBACK)
+
+    def jars(self) -> list[str]:
+        found = sorted(str(p) for p in JARS.glob("*.jar"))
+        if not any(KAFKA_SOURCE in p for p in found):
+            raise ServiceError(f"spark: no Kafka source jars in {JARS}; run `scripts/services.py install spark`")
+        return found
+
+
+RUNTIME = SparkRuntime()
+
+
+def jars() -> list[str]:
+    """Jar paths for spark-submit --jars (join with commas)."""
+    return RUNTIME.jars()
+
+
+def submit_env() -> dict[str, str]:
+    """Environment for spark-submit when the venv is not activated (its launcher looks for `python3`)."""
+    return {"SPARK_HOME": str(pyspark_info()[1].parent), "PYSPARK_PYTHON": str(venv_bin() / "python"),
+            "SPARK_LOCAL_IP": "127.0.0.1"}
