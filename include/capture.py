@@ -77,37 +77,46 @@ class Batch:
         return sum(len(rows) for rows in self.readings.values())
 
 
-def drain(client, *, max_messages: int, idle_seconds: float, max_seconds: float,
+class Collector:
+    """on_message callback of the capture client: keeps up to max_messages, never acknowledges."""
+
+    def __init__(self, max_messages: int) -> None:
+        self.max_messages = max_messages
+        self.messages: list[Message] = []
+        self.last_seen = time.monotonic()
+
+    def __call__(self, _client, _userdata, msg) -> None:
+        self.last_seen = time.monotonic()
+        if len(self.messages) < self.max_messages:
+            self.messages.append(Message(msg.topic, msg.payload, msg.mid, msg.qos, time.time()))
+
+    @property
+    def full(self) -> bool:
+        return len(self.messages) >= self.max_messages
+
+
+def drain(client, collector: Collector, *, idle_seconds: float, max_seconds: float,
           progress_every: float = 5.0) -> list[Message]:
-    """Receive from the (already subscribed) durable session until idle, max duration or max messages.
-    Nothing is acknowledged here; messages beyond max_messages are left for the next capture."""
-    messages: list[Message] = []
-    last_seen = time.monotonic()
-
-    def on_message(_client, _userdata, msg) -> None:
-        nonlocal last_seen
-        last_seen = time.monotonic()
-        if len(messages) < max_messages:
-            messages.append(Message(msg.topic, msg.payload, msg.mid, msg.qos, time.time()))
-
-    client.on_message = on_message
+    """Receive from the durable session (client created with on_message=collector) until idle, max duration
+    or max messages. Nothing is acknowledged here; messages beyond max_messages stay for the next capture."""
     began = next_report = time.monotonic()
+    collector.last_seen = max(collector.last_seen, began)
     stop = "max duration"
     while time.monotonic() - began < max_seconds:
         client.loop(timeout=0.05)
         now = time.monotonic()
-        if len(messages) >= max_messages:
+        if collector.full:
             stop = "max messages"
             break
-        if now - last_seen >= idle_seconds:
+        if now - collector.last_seen >= idle_seconds:
             stop = "idle"
             break
         if now >= next_report:
             next_report = now + progress_every
-            log.info("capture: %d messages so far (%.0f msg/s)", len(messages),
-                     len(messages) / max(now - began, 1e-9))
-    client.on_message = None
+            log.info("capture: %d messages so far (%.0f msg/s)", len(collector.messages),
+                     len(collector.messages) / max(now - began, 1e-9))
     elapsed = time.monotonic() - began
+    messages = collector.messages
     log.info("capture: drained %d messages in %.1fs (%.0f msg/s), stopped on %s",
              len(messages), elapsed, len(messages) / max(elapsed, 1e-9), stop)
     return messages

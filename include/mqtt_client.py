@@ -15,14 +15,18 @@ class MqttError(ConnectionError):
 
 def connect(host: str, port: int, *, client_id: str = "", clean_session: bool = True, manual_ack: bool = False,
             username: str | None = None, password: str | None = None, tls_ca: str | None = None,
-            keepalive: int = 60, timeout: float = 10.0) -> mqtt.Client:
-    """A connected MQTT 3.1.1 client whose CONNECT was accepted (network loop not started)."""
+            keepalive: int = 60, timeout: float = 10.0, on_message=None) -> mqtt.Client:
+    """A connected MQTT 3.1.1 client whose CONNECT was accepted (network loop not started).
+
+    A resumed durable session starts delivering queued messages right after CONNACK, so a receiving client
+    must pass `on_message` here: set later, the first deliveries would be dropped unacknowledged."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_session,
                          protocol=mqtt.MQTTv311, manual_ack=manual_ack)
     if username:
         client.username_pw_set(username, password)
     if tls_ca:
         client.tls_set(ca_certs=tls_ca)
+    client.on_message = on_message
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
     try:

@@ -62,7 +62,8 @@ def classification_metrics(y_true: np.ndarray, probability: np.ndarray) -> dict:
         "recall": float(recall_score(y_true, predicted, zero_division=0)),
         "f1": float(f1_score(y_true, predicted, zero_division=0)),
         "roc_auc": float(roc_auc_score(y_true, probability)) if both else None,
-        "confusion_matrix": [[int(tn), int(fp)], [int(fn), int(tp)]],
+        # rows = true class, columns = predicted [control, parkinson] (no nested arrays: FerretDB v1 refuses them)
+        "confusion_matrix": {"true_control": [int(tn), int(fp)], "true_parkinson": [int(fn), int(tp)]},
         "tp": int(tp), "tn": int(tn), "fp": int(fp), "fn": int(fn),
         "n": int(len(y_true)),
     }

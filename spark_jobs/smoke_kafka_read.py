@@ -1,7 +1,7 @@
 """Smoke test for Spark's Kafka source: read a whole topic as a bounded batch and check the row count.
 
 spark-submit --master local[2] --jars <spark.jars()> spark_jobs/smoke_kafka_read.py \
-    --bootstrap-servers 127.0.0.1:9092 --topic some.topic --expect 3
+    --bootstrap-servers <host:port> --topic some.topic --expect 3
 Self-contained: no imports from Airflow or the project. Exit code 0 when the count matches (or no --expect).
 """
 from __future__ import annotations

@@ -66,18 +66,38 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return fp
 
 
-def write_partition(rows, args: argparse.Namespace, batch_id: str, columns: list[str]):
-    """foreachPartition body: upsert one partition's windows with a prepared statement."""
+def cassandra_cluster(args: argparse.Namespace):
+    """A driver Cluster; credentials (if any) come from the environment, never from the command line."""
     from cassandra.auth import PlainTextAuthProvider
     from cassandra.cluster import Cluster
+
+    user, password = os.environ.get("CASSANDRA_USER"), os.environ.get("CASSANDRA_PASSWORD")
+    auth = PlainTextAuthProvider(user, password) if user else None
+    return Cluster(args.cassandra_hosts.split(","), port=args.cassandra_port, auth_provider=auth)
+
+
+def clear_recordings(args: argparse.Namespace, recordings: list[str]) -> None:
+    """Delete the batch's recordings' partitions first, so a re-run with another window size or without
+    partial windows leaves no stale window behind (the upserts then replace everything)."""
+    from cassandra.concurrent import execute_concurrent_with_args
+
+    cluster = cassandra_cluster(args)
+    try:
+        session = cluster.connect(args.keyspace)
+        statement = session.prepare(f"DELETE FROM {args.table} WHERE recording_id = ?")
+        execute_concurrent_with_args(session, statement, [(r,) for r in recordings], raise_on_first_error=True)
+    finally:
+        cluster.shutdown()
+
+
+def write_partition(rows, args: argparse.Namespace, batch_id: str, columns: list[str]):
+    """foreachPartition body: upsert one partition's windows with a prepared statement."""
     from cassandra.concurrent import execute_concurrent_with_args
 
     rows = list(rows)
     if not rows:
         return
-    user, password = os.environ.get("CASSANDRA_USER"), os.environ.get("CASSANDRA_PASSWORD")
-    auth = PlainTextAuthProvider(user, password) if user else None
-    cluster = Cluster(args.cassandra_hosts.split(","), port=args.cassandra_port, auth_provider=auth)
+    cluster = cassandra_cluster(args)
     try:
         session = cluster.connect(args.keyspace)
         all_columns = columns + ["batch_id", "written_at"]
@@ -153,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         summary["windows_written"] = windows.count()
         summary["recordings"] = windows.select("recording_id").distinct().count()
         batch_id = args.batch_id
+        clear_recordings(args, offsets["recordings"])
         windows.foreachPartition(lambda rows: write_partition(rows, args, batch_id, columns))
     else:
         summary.update(kafka_messages_read=0, distinct_readings=0, windows_written=0, recordings=0)

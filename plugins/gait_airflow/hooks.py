@@ -23,13 +23,15 @@ class MqttHook(BaseHook):
         self.mqtt_conn_id = mqtt_conn_id
 
     def get_conn(self, client_id: str = "", clean_session: bool = True, manual_ack: bool = False,
-                 timeout: float = 10.0) -> mqtt.Client:
+                 timeout: float = 10.0, on_message=None) -> mqtt.Client:
         conn = self.get_connection(self.mqtt_conn_id)
         extra = conn.extra_dejson
-        return connect(conn.host or "127.0.0.1", int(conn.port or 1883), client_id=client_id,
+        if not conn.host:
+            raise ValueError(f"connection {self.mqtt_conn_id!r} has no host")
+        return connect(conn.host, int(conn.port or 1883), client_id=client_id,
                        clean_session=clean_session, manual_ack=manual_ack, username=conn.login or None,
                        password=conn.password or None, tls_ca=extra.get("tls_ca"),
-                       keepalive=int(extra.get("keepalive", 60)), timeout=timeout)
+                       keepalive=int(extra.get("keepalive", 60)), timeout=timeout, on_message=on_message)
 
 
 class ReadingsProducerHook(KafkaProducerHook):

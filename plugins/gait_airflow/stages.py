@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from include import names
-from include.capture import acknowledge, drain, land, read_manifest, write_atomically
+from include.capture import Collector, acknowledge, drain, land, read_manifest, write_atomically
 from include.gaitpdb import CHANNELS, SAMPLE_DIR
 from include.mqtt_client import ensure_durable_session, subscribe
 from include.replay import offsets_manifest_path
@@ -97,12 +97,13 @@ def ensure_session() -> None:
 def capture(batch: str, params: dict) -> dict:
     """Drain the durable session, land the batch in HDFS, then acknowledge the landed messages."""
     store = hdfs_client()
+    collector = Collector(params["capture_max_messages"])
     client = mqtt_client_factory()(client_id=names.MQTT_CAPTURE_CLIENT_ID, clean_session=False,
-                                   manual_ack=True)
+                                   manual_ack=True, on_message=collector)
     try:
         subscribe(client, names.MQTT_TOPIC_FILTER, names.MQTT_QOS)
-        messages = drain(client, max_messages=params["capture_max_messages"],
-                         idle_seconds=params["capture_idle_seconds"], max_seconds=params["capture_max_seconds"])
+        messages = drain(client, collector, idle_seconds=params["capture_idle_seconds"],
+                         max_seconds=params["capture_max_seconds"])
         manifest = land(store, batch, messages)
         acknowledge(client, messages)
     finally:

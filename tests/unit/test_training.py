@@ -57,7 +57,7 @@ def test_refuses_one_sided_data(sample_windows):
 def test_metrics_known_values():
     metrics = classification_metrics(np.array([0, 0, 1, 1]), np.array([0.1, 0.6, 0.7, 0.2]))
     assert (metrics["tp"], metrics["tn"], metrics["fp"], metrics["fn"]) == (1, 1, 1, 1)
-    assert metrics["accuracy"] == 0.5 and metrics["confusion_matrix"] == [[1, 1], [1, 1]]
+    assert metrics["accuracy"] == 0.5 and metrics["confusion_matrix"] == {"true_control": [1, 1], "true_parkinson": [1, 1]}
 
 
 def test_artifact_checksum(sample_windows):

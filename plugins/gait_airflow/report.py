@@ -1,0 +1,58 @@
+"""A run's summary read back from the stores: counts per stage, dead letters, metrics, where things are."""
+from __future__ import annotations
+
+from gait_airflow.stages import _read_json, hdfs_client, model_dir, spark_summary_path, training_run_id
+from include import names
+from include.capture import read_manifest
+from include.replay import offsets_manifest_path
+
+
+def batch_summary(batch: str, dag_id: str = "parkinson_gait_pipeline") -> dict:
+    from airflow.providers.mongo.hooks.mongo import MongoHook
+
+    store = hdfs_client()
+    run_id = training_run_id(dag_id, batch)
+    with MongoHook(mongo_conn_id=names.MONGO_CONN_ID) as hook:
+        metrics = hook.find(names.METRICS_COLLECTION, {"_id": run_id}, find_one=True, mongo_db=names.MONGO_DB)
+    return {
+        "batch_id": batch,
+        "capture": read_manifest(store, batch),
+        "kafka": _read_json(store, offsets_manifest_path(batch)),
+        "spark": _read_json(store, spark_summary_path(batch)),
+        "metrics": metrics,
+        "model_dir": model_dir(run_id),
+    }
+
+
+def format_summary(summary: dict) -> str:
+    capture, kafka, spark, metrics = (summary[k] or {} for k in ("capture", "kafka", "spark", "metrics"))
+    lines = [
+        f"batch {summary['batch_id']}",
+        f"  captured   {capture.get('readings', 0):>9,} readings of {len(capture.get('recordings', {}))} recordings "
+        f"-> hdfs://{capture.get('raw_dir')}",
+        f"  dead letters {capture.get('dead_letters', 0):>7,} {capture.get('dead_letter_reasons', {})} "
+        f"-> hdfs://{capture.get('dead_letter_dir')}",
+        f"  kafka      {kafka.get('messages', 0):>9,} messages on {kafka.get('topic')} offsets {kafka.get('partitions')}",
+        f"  spark      {spark.get('windows_written', 0):>9,} windows of {spark.get('recordings', 0)} recordings "
+        f"(window {spark.get('window_size')}) -> cassandra {names.CASSANDRA_KEYSPACE}.{names.WINDOW_TABLE} "
+        f"in {spark.get('seconds')}s",
+    ]
+    if metrics:
+        evaluation = metrics["evaluation"]
+        honest, leaky = evaluation["subject_grouped_cv"], evaluation["leaky_random_split"]
+        bv = evaluation["bias_variance"]
+        lines += [
+            f"  model      KNN k={metrics['model']['k']} on {metrics['data']['windows']} windows, "
+            f"{metrics['data']['subjects']} subjects -> hdfs://{metrics['artifact']['hdfs_path']}",
+            f"  honest     subject-grouped CV: accuracy {honest['accuracy']:.3f}, balanced {honest['balanced_accuracy']:.3f}, "
+            f"F1 {honest['f1']:.3f}, ROC AUC {_f(honest['roc_auc'])} (majority class {evaluation['majority_class_accuracy']:.3f})",
+            f"  leaky      random window split (the original tutorial's figure): accuracy {leaky['accuracy']:.3f}, "
+            f"ROC AUC {_f(leaky['roc_auc'])}",
+            f"  bias-var   loss {bv['loss']:.3f} bias {bv['bias']:.3f} variance {bv['variance']:.3f} ({bv['rounds']} rounds)",
+            f"  metrics    mongodb {names.MONGO_DB}.{names.METRICS_COLLECTION} _id={metrics['_id']}",
+        ]
+    return "\n".join(lines)
+
+
+def _f(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

@@ -1,0 +1,217 @@
+"""End to end on the real local services: the main DAG on the bundled sample plus malformed messages,
+run twice for the same batch (nothing duplicates), each task alone, and the nightly DAG."""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from include import gaitpdb, names
+from include.windowing import recording_windows
+from scripts.demo import run_dag, run_task
+
+ROOT = Path(__file__).resolve().parents[2]
+LOGS = ROOT / "test-artifacts" / "e2e"
+DAG_ID = "parkinson_gait_pipeline"
+# A batch of its own per test session: leftovers of earlier local runs never mix in.
+LOGICAL_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=int(time.time()) % 10_000_000)
+CONF = {"capture_idle_seconds": 3, "bias_variance_rounds": 5, "cv_folds": 3}
+NONCE = uuid.uuid4().hex[:8]
+VALID = {"recording_id": "GaCo01_01", "seq": 5_000_000, "t": 0.0, "left": [1.0] * 8, "right": [1.0] * 8,
+         "left_total": 8.0, "right_total": 8.0}
+MALFORMED = [  # (topic, payload, expected reason); each unique, so none is taken for a redelivery
+    ("gait/readings/GaCo01_01", f"not json {NONCE}".encode(), "not_json"),
+    ("gait/readings/GaCo01_01", b"\xff\xfe" + NONCE.encode(), "bad_utf8"),
+    ("gait/readings/GaCo01_01", b"[" + b" " * 300_000 + NONCE.encode() + b"]", "payload_too_large"),
+    ("gait/readings/NotAnId", json.dumps({**VALID, "nonce": NONCE}).encode(), "bad_topic"),
+    ("gait/readings/GaCo01_01", json.dumps({**VALID, "left": [1.0] * 7, "t": 1.5}).encode(), "wrong_length"),
+    ("gait/readings/GaCo01_01", json.dumps({k: v for k, v in VALID.items() if k != "seq"} | {"t": 2.5}).encode(),
+     "missing_field"),
+    ("gait/readings/GaCo01_01", json.dumps({**VALID, "seq": "7", "t": 3.5}).encode(), "wrong_type"),
+    ("gait/readings/GaCo01_01", json.dumps({**VALID, "recording_id": "GaPt03_01", "t": 4.5}).encode(),
+     "recording_mismatch"),
+    ("gait/readings/GaCo01_01", json.dumps({**VALID, "t": 5.5}).replace("5.5", "NaN").encode(), "not_finite"),
+    ("gait/readings/GaCo01_01", json.dumps([VALID, {**VALID, "seq": -1}]).encode(), "negative_seq"),
+    ("gait/readings/GaCo01_01", b"[]", "empty_batch"),
+]
+SAMPLE_READINGS = 13 * 1050
+
+
+def batch() -> str:
+    from gait_airflow.stages import batch_id
+
+    return batch_id(LOGICAL_DATE, "")
+
+
+def purge_capture_session() -> None:
+    """Acknowledge whatever earlier local runs left queued for the capture client (CI starts empty)."""
+    from gait_airflow.hooks import MqttHook
+    from include.capture import Collector, acknowledge, drain
+    from include.mqtt_client import subscribe
+
+    collector = Collector(10_000_000)
+    client = MqttHook(names.MQTT_CONN_ID).get_conn(client_id=names.MQTT_CAPTURE_CLIENT_ID, clean_session=False,
+                                                   manual_ack=True, on_message=collector)
+    subscribe(client, names.MQTT_TOPIC_FILTER, names.MQTT_QOS)
+    acknowledge(client, drain(client, collector, idle_seconds=2, max_seconds=120))
+    client.disconnect()
+
+
+def publish_malformed() -> None:
+    from gait_airflow.hooks import MqttHook
+
+    client = MqttHook(names.MQTT_CONN_ID).get_conn()
+    client.loop_start()
+    for topic, payload, _ in MALFORMED:
+        client.publish(topic, payload, qos=1).wait_for_publish(10)
+    client.loop_stop()
+    client.disconnect()
+
+
+def read_json(store, path: str) -> dict:
+    with store.read(path) as reader:
+        return json.loads(reader.read())
+
+
+def cassandra_windows(recordings: list[str]) -> list[dict]:
+    from cassandra.query import dict_factory
+
+    from gait_airflow.stages import cassandra_session
+
+    session = cassandra_session()
+    session.row_factory = dict_factory
+    statement = session.prepare(f"SELECT * FROM {names.CASSANDRA_KEYSPACE}.{names.WINDOW_TABLE} WHERE recording_id = ?")
+    try:
+        return [row for r in recordings for row in session.execute(statement, (r,))]
+    finally:
+        session.cluster.shutdown()
+
+
+def metrics_documents(doc_id: str) -> list[dict]:
+    from airflow.providers.mongo.hooks.mongo import MongoHook
+
+    with MongoHook(mongo_conn_id=names.MONGO_CONN_ID) as hook:
+        return list(hook.find(names.METRICS_COLLECTION, {"_id": doc_id}, mongo_db=names.MONGO_DB))
+
+
+@pytest.fixture(scope="module")
+def first_run():
+    purge_capture_session()
+    publish_malformed()
+    began = time.monotonic()
+    ok, text = run_dag(DAG_ID, LOGICAL_DATE, CONF, LOGS / "pipeline-run1.log")
+    assert ok, f"DAG run failed; log: {LOGS / 'pipeline-run1.log'}\n" + "\n".join(text.splitlines()[-30:])
+    return {"seconds": time.monotonic() - began}
+
+
+def test_capture_landed_every_valid_reading_and_dead_lettered_the_rest(first_run):
+    from gait_airflow.stages import hdfs_client
+    from include.capture import dead_letter_dir, read_lines, read_manifest
+
+    store = hdfs_client()
+    manifest = read_manifest(store, batch())
+    assert manifest["readings"] == SAMPLE_READINGS
+    assert manifest["recordings"] == {p.stem: 1050 for p in gaitpdb.recording_files(gaitpdb.SAMPLE_DIR)}
+    assert manifest["dead_letters"] == len(MALFORMED)
+    assert manifest["dead_letter_reasons"] == dict(Counter(reason for _, _, reason in MALFORMED))
+    landed = sum(len(read_lines(store, f"{manifest['raw_dir']}/{r}.jsonl")) for r in manifest["recordings"])
+    assert landed == SAMPLE_READINGS
+    records = [json.loads(line) for line in read_lines(store, f"{dead_letter_dir(batch())}/dead_letters.jsonl")]
+    assert len(records) == len(MALFORMED)
+    for record in records:
+        assert record["topic"].startswith("gait/readings/") and record["reason"] and record["received_at"]
+        assert record["payload_encoding"] in ("utf-8", "base64") and record["payload"] is not None
+
+
+def test_kafka_range_equals_landed_rows(first_run):
+    from gait_airflow.stages import hdfs_client
+    from include.replay import offsets_manifest_path
+
+    offsets = read_json(hdfs_client(), offsets_manifest_path(batch()))
+    assert offsets["messages"] == SAMPLE_READINGS
+    assert sum(hi - lo for lo, hi in offsets["partitions"].values()) == SAMPLE_READINGS
+
+
+def test_every_cassandra_window_equals_the_numpy_reference(first_run):
+    expected = {}
+    for recording_id, rows in gaitpdb.iter_recordings(gaitpdb.SAMPLE_DIR):
+        for window in recording_windows(recording_id, rows, 100):
+            expected[(recording_id, window["window_index"])] = window
+    stored = {(r["recording_id"], r["window_index"]): r for r in cassandra_windows(sorted({k[0] for k in expected}))}
+    assert set(stored) == set(expected)  # complete windows only: 10 per 1,050-row recording
+    for key, want in expected.items():
+        got = stored[key]
+        assert got["batch_id"] == batch()
+        for field in ("subject_id", "study", "subject_group", "walk", "label", "n_rows", "window_size"):
+            assert got[field] == want[field], (key, field)
+        for field in ("t_start", "t_end", *gaitpdb.CHANNELS):
+            assert got[field] == pytest.approx(want[field], abs=1e-6), (key, field)
+
+
+def test_metrics_document_has_every_field(first_run):
+    from gait_airflow.stages import hdfs_client
+
+    docs = metrics_documents(f"{DAG_ID}__{batch()}")
+    assert len(docs) == 1
+    doc = docs[0]
+    honest = doc["evaluation"]["subject_grouped_cv"]
+    for key in ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "confusion_matrix",
+                "tp", "tn", "fp", "fn"):
+        assert key in honest and key in doc["evaluation"]["leaky_random_split"]
+    assert "leaky" in doc["evaluation"]["leaky_random_split"]["note"]
+    assert set(doc["evaluation"]["bias_variance"]) >= {"loss", "bias", "variance", "rounds"}
+    assert doc["evaluation"]["bias_variance"]["rounds"] == CONF["bias_variance_rounds"]
+    assert doc["data"]["windows"] == 130 and doc["data"]["subjects"] == 12
+    assert doc["data"]["windows_per_class"] == {"control": 70, "parkinson": 60}
+    assert doc["params"]["window_size"] == 100 and doc["params"]["cv_folds"] == 3
+    lineage = doc["lineage"]
+    assert lineage["batch_id"] == batch() and lineage["kafka_offsets"]["messages"] == SAMPLE_READINGS
+    assert lineage["raw_dir"] == names.raw_batch_dir(batch())
+    assert doc["trained_at"] and doc["stored_at"] and doc["airflow_run_id"]
+    with hdfs_client().read(doc["artifact"]["hdfs_path"]) as reader:
+        assert hashlib.sha256(reader.read()).hexdigest() == doc["artifact"]["sha256"]
+
+
+def test_second_run_of_the_same_batch_duplicates_nothing(first_run):
+    from gait_airflow.stages import hdfs_client
+    from include.capture import read_manifest
+
+    publish_malformed()  # the same messages again: redeliveries must not add dead letters
+    ok, text = run_dag(DAG_ID, LOGICAL_DATE, CONF, LOGS / "pipeline-run2.log")
+    assert ok, "\n".join(text.splitlines()[-30:])
+    manifest = read_manifest(hdfs_client(), batch())
+    assert manifest["readings"] == SAMPLE_READINGS and manifest["dead_letters"] == len(MALFORMED)
+    assert manifest["new_readings"] == 0 and manifest["duplicates_dropped"] >= SAMPLE_READINGS
+    recordings = sorted(manifest["recordings"])
+    assert len(cassandra_windows(recordings)) == 130
+    assert len(metrics_documents(f"{DAG_ID}__{batch()}")) == 1
+
+
+@pytest.mark.parametrize("task_id", ["capture_mqtt_to_hdfs", "replay_hdfs_to_kafka", "train_knn", "store_metrics"])
+def test_each_task_alone_with_tasks_test(first_run, task_id):
+    ok, text = run_task(DAG_ID, task_id, LOGICAL_DATE, LOGS / f"task-{task_id}.log")
+    assert ok, "\n".join(text.splitlines()[-30:])
+
+
+def test_tasks_test_failure_is_detected_from_the_state():
+    """`airflow tasks test` exits 0 even when the task fails; our helper must still see the failure."""
+    ok, text = run_task(DAG_ID, "train_knn", datetime(2001, 1, 1, tzinfo=timezone.utc), LOGS / "task-fails.log")
+    assert not ok and "has not been captured" in text
+
+
+def test_nightly_retrain_dag(first_run):
+    date = LOGICAL_DATE + timedelta(days=1)
+    ok, text = run_dag("parkinson_nightly_retrain", date, {"bias_variance_rounds": 3, "cv_folds": 3},
+                       LOGS / "nightly.log")
+    assert ok, "\n".join(text.splitlines()[-30:])
+    from gait_airflow.stages import batch_id
+
+    docs = metrics_documents(f"parkinson_nightly_retrain__{batch_id(date, '')}")
+    assert len(docs) == 1 and docs[0]["lineage"]["scope"] == "all" and docs[0]["data"]["windows"] >= 130
