@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -37,6 +38,19 @@ def run_task(dag_id: str, task_id: str, logical_date: datetime, log_path: Path) 
     return bool(states) and states[-1] == "success", text
 
 
+def task_durations(text: str) -> list[tuple[str, float]]:
+    """Wall time of each task from the `[DAG TEST] starting/end task` lines of `airflow dags test`."""
+    started: dict[str, datetime] = {}
+    durations = []
+    for match in re.finditer(r"^(\S+) .*\[DAG TEST\] (starting|end task) task_id=(\S+)", text, re.M):
+        when = datetime.fromisoformat(match[1].replace("Z", "+00:00"))
+        if match[2] == "starting":
+            started.setdefault(match[3], when)
+        elif match[3] in started:
+            durations.append((match[3], (when - started.pop(match[3])).total_seconds()))
+    return durations
+
+
 def main() -> int:
     from gait_airflow.report import batch_summary, format_summary
     from gait_airflow.stages import batch_id
@@ -50,7 +64,11 @@ def main() -> int:
         print("\n".join(text.splitlines()[-40:]))
         print(f"\nthe DAG run failed; full log: {log_path}; services: `make status`", file=sys.stderr)
         return 1
-    print(f"finished in {time.monotonic() - began:.0f}s\n")
+    print(f"finished in {time.monotonic() - began:.0f}s; wall time per task:")
+    for task_id, seconds in task_durations(text):
+        print(f"  {task_id:<28} {seconds:6.1f}s")
+    logging.disable(logging.INFO)  # the hooks' connection chatter; the summary says it all
+    print()
     print(format_summary(batch_summary(batch_id(logical_date, ""))))
     return 0
 
