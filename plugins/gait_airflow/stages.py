@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,6 +23,17 @@ log = logging.getLogger(__name__)
 
 class ServiceUnavailable(RuntimeError):
     """A service behind a connection is down; the message says which and what to check."""
+
+
+@contextmanager
+def reporting_unavailable(service: str, conn_id: str, local_name: str, *errors: type[Exception]):
+    """Turn a client's connection error into one readable line: which service, which connection, what to run."""
+    try:
+        yield
+    except errors as exc:
+        raise ServiceUnavailable(f"{service} behind connection {conn_id!r} is unreachable or refused the request "
+                                 f"({exc}); check it with `make status` / `scripts/services.py logs "
+                                 f"{local_name}`") from exc
 
 
 def batch_id(logical_date: datetime | None, run_id: str) -> str:
@@ -40,11 +52,8 @@ def training_run_id(dag_id: str, batch: str) -> str:
 def hdfs_client(conn_id: str = names.WEBHDFS_CONN_ID):
     from airflow.providers.apache.hdfs.hooks.webhdfs import AirflowWebHDFSHookException, WebHDFSHook
 
-    try:
+    with reporting_unavailable("HDFS NameNode", conn_id, "hdfs-namenode", AirflowWebHDFSHookException):
         return WebHDFSHook(webhdfs_conn_id=conn_id).get_conn()
-    except AirflowWebHDFSHookException as exc:
-        raise ServiceUnavailable(f"HDFS NameNode behind connection {conn_id!r} is unreachable ({exc}); "
-                                 "check it with `make status` / `scripts/services.py logs hdfs-namenode`") from exc
 
 
 def mqtt_client_factory(conn_id: str = names.MQTT_CONN_ID):
@@ -63,11 +72,8 @@ def cassandra_session(conn_id: str = names.CASSANDRA_CONN_ID):
     from airflow.providers.apache.cassandra.hooks.cassandra import CassandraHook
     from cassandra.cluster import NoHostAvailable
 
-    try:
+    with reporting_unavailable("Cassandra", conn_id, "cassandra", NoHostAvailable):
         return CassandraHook(cassandra_conn_id=conn_id).get_conn()
-    except NoHostAvailable as exc:
-        raise ServiceUnavailable(f"Cassandra behind connection {conn_id!r} is unreachable ({exc}); "
-                                 "check it with `make status` / `scripts/services.py logs cassandra`") from exc
 
 
 # --- stages --------------------------------------------------------------------------------------------
@@ -207,12 +213,8 @@ def store_metrics(batch: str, dag_id: str, airflow_run_id: str, conn_id: str = n
     if report is None:
         raise FileNotFoundError(f"no training report at {model_dir(run_id)}/report.json: run train_knn first")
     report.update(airflow_run_id=airflow_run_id, stored_at=datetime.now(timezone.utc).isoformat())
-    try:
-        with MongoHook(mongo_conn_id=conn_id) as hook:
-            result = hook.replace_one(names.METRICS_COLLECTION, report, mongo_db=names.MONGO_DB, upsert=True)
-    except PyMongoError as exc:
-        raise ServiceUnavailable(f"MongoDB behind connection {conn_id!r} is unreachable or refused the write "
-                                 f"({exc}); check it with `make status` / `scripts/services.py logs ferretdb`") from exc
+    with reporting_unavailable("MongoDB", conn_id, "ferretdb", PyMongoError), MongoHook(mongo_conn_id=conn_id) as hook:
+        result = hook.replace_one(names.METRICS_COLLECTION, report, mongo_db=names.MONGO_DB, upsert=True)
     log.info("metrics: %s document %s in %s.%s", "updated" if result.matched_count else "inserted", run_id,
              names.MONGO_DB, names.METRICS_COLLECTION)
     return {"_id": run_id, "updated": bool(result.matched_count)}

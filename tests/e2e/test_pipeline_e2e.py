@@ -194,7 +194,8 @@ def test_second_run_of_the_same_batch_duplicates_nothing(first_run):
     assert len(metrics_documents(f"{DAG_ID}__{batch()}")) == 1
 
 
-@pytest.mark.parametrize("task_id", ["capture_mqtt_to_hdfs", "replay_hdfs_to_kafka", "train_knn", "store_metrics"])
+@pytest.mark.parametrize("task_id", ["capture_mqtt_to_hdfs", "replay_hdfs_to_kafka", "spark_window_means", "train_knn",
+                                     "store_metrics"])
 def test_each_task_alone_with_tasks_test(first_run, task_id):
     ok, text = run_task(DAG_ID, task_id, LOGICAL_DATE, LOGS / f"task-{task_id}.log")
     assert ok, "\n".join(text.splitlines()[-30:])
@@ -215,3 +216,20 @@ def test_nightly_retrain_dag(first_run):
 
     docs = metrics_documents(f"parkinson_nightly_retrain__{batch_id(date, '')}")
     assert len(docs) == 1 and docs[0]["lineage"]["scope"] == "all" and docs[0]["data"]["windows"] >= 130
+
+
+def test_mongo_down_gives_a_readable_failure_and_the_retry_succeeds(first_run):
+    """A service that is down: the task fails naming the service and what to check; once it is back,
+    running the task again succeeds (what Airflow's retry does)."""
+    from scripts.localservices import ferretdb
+
+    ferretdb.SERVICE.stop()
+    try:
+        ok, text = run_task(DAG_ID, "store_metrics", LOGICAL_DATE, LOGS / "task-store-metrics-mongo-down.log")
+        assert not ok
+        assert "MongoDB behind connection 'mongo_default'" in text and "make status" in text
+    finally:
+        ferretdb.SERVICE.start()
+    ok, text = run_task(DAG_ID, "store_metrics", LOGICAL_DATE, LOGS / "task-store-metrics-mongo-back.log")
+    assert ok, "\n".join(text.splitlines()[-30:])
+    assert len(metrics_documents(f"{DAG_ID}__{batch()}")) == 1

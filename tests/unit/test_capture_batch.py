@@ -40,3 +40,13 @@ def test_merge_with_landed_lines_keeps_first_copy():
     batch.add(message(reading(1)))
     batch.add(message(reading(2)))
     assert sorted(batch.readings["GaCo01_01"]) == [0, 1, 2] and batch.duplicates == 1
+
+
+def test_batch_id_from_logical_date_or_run_id():
+    from datetime import datetime, timedelta, timezone
+
+    from gait_airflow.stages import batch_id
+
+    date = datetime(2026, 3, 1, 2, 30, tzinfo=timezone(timedelta(hours=2)))
+    assert batch_id(date, "ignored") == "20260301T003000"
+    assert batch_id(None, "manual__2026-03-01T00:30:00+00:00") == "manual__2026-03-01T00_30_00_00_00"
