@@ -1,8 +1,9 @@
 """Capture MQTT -> HDFS: drain the durable session, validate, land one file per recording per batch.
 
-Landing merges with what the batch already holds (so a retry after a crash loses and doubles nothing),
-writes each file to a temporary path and renames it, then writes the `_SUCCESS` manifest. Only after
-that are the MQTT messages acknowledged.
+Messages are landed chunk by chunk as part files and each chunk is acknowledged only once its part is in
+HDFS (the broker holds at most its in-flight window unacknowledged). At the end the batch's parts, merged
+with whatever earlier attempts of the batch landed, become one file per recording (temporary path, then
+rename), the dead letters and the `_SUCCESS` manifest. A retry after a crash loses and doubles nothing.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import hashlib
 import json
 import logging
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -21,6 +23,9 @@ from include.contract import Rejection, validate
 log = logging.getLogger(__name__)
 
 SUCCESS = "_SUCCESS"
+PARTS = "_parts"
+# Messages landed and acknowledged together; the broker's in-flight window (max_inflight_messages) must be >= this.
+CHUNK_MESSAGES = 5_000
 TMP_PREFIX = "_tmp."
 
 
@@ -53,24 +58,36 @@ class Batch:
     dead_letters: dict[str, dict] = field(default_factory=dict)  # key: sha256 of topic + payload
     duplicates: int = 0
 
-    def add(self, message: Message) -> None:
+    def add(self, message: Message) -> tuple[list[str], list[dict]]:
+        """Validate one message; returns what it newly added (reading lines, dead-letter records)."""
         result = validate(message.topic, message.payload)
         if isinstance(result, Rejection):
             key = hashlib.sha256(message.topic.encode() + b"\0" + message.payload).hexdigest()
-            self.dead_letters.setdefault(key, result.dead_letter(message.topic, message.payload,
-                                                                 message.received_at))
-            return
+            if key in self.dead_letters:
+                return [], []
+            record = {"key": key, **result.dead_letter(message.topic, message.payload, message.received_at)}
+            self.dead_letters[key] = record
+            return [], [record]
+        added = []
         for reading in result:
             rows = self.readings.setdefault(reading.recording_id, {})
             if reading.seq in rows:
                 self.duplicates += 1
             else:
-                rows[reading.seq] = reading.to_json()
+                rows[reading.seq] = line = reading.to_json()
+                added.append(line)
+        return added, []
 
-    def merge_lines(self, recording_id: str, lines: list[str]) -> None:
-        rows = self.readings.setdefault(recording_id, {})
+    def merge_lines(self, lines: list[str]) -> None:
+        """Reading lines landed earlier (any recording); the first copy of a (recording, seq) wins."""
         for line in lines:
-            rows.setdefault(json.loads(line)["seq"], line)
+            reading = json.loads(line)
+            self.readings.setdefault(reading["recording_id"], {}).setdefault(reading["seq"], line)
+
+    def merge_dead_letters(self, lines: list[str]) -> None:
+        for line in lines:
+            record = json.loads(line)
+            self.dead_letters.setdefault(record["key"], record)
 
     @property
     def reading_count(self) -> int:
@@ -78,60 +95,68 @@ class Batch:
 
 
 class Collector:
-    """on_message callback of the capture client: keeps up to max_messages, never acknowledges."""
+    """on_message callback of the capture client: buffers deliveries, never acknowledges. Stops taking
+    new ones after max_messages in total; those are redelivered to the next capture."""
 
     def __init__(self, max_messages: int) -> None:
         self.max_messages = max_messages
-        self.messages: list[Message] = []
+        self.pending: list[Message] = []
+        self.accepted = 0
         self.last_seen = time.monotonic()
 
     def __call__(self, _client, _userdata, msg) -> None:
         self.last_seen = time.monotonic()
-        if len(self.messages) < self.max_messages:
-            self.messages.append(Message(msg.topic, msg.payload, msg.mid, msg.qos, time.time()))
+        if self.accepted < self.max_messages:
+            self.accepted += 1
+            self.pending.append(Message(msg.topic, msg.payload, msg.mid, msg.qos, time.time()))
 
-    @property
-    def full(self) -> bool:
-        return len(self.messages) >= self.max_messages
+    def take(self) -> list[Message]:
+        taken, self.pending = self.pending, []
+        return taken
 
 
-def drain(client, collector: Collector, *, idle_seconds: float, max_seconds: float,
-          progress_every: float = 5.0) -> list[Message]:
-    """Receive from the durable session (client created with on_message=collector) until idle, max duration
-    or max messages. Nothing is acknowledged here; messages beyond max_messages stay for the next capture."""
-    began = next_report = time.monotonic()
-    collector.last_seen = max(collector.last_seen, began)
-    stop = "max duration"
-    while time.monotonic() - began < max_seconds:
-        client.loop(timeout=0.05)
+def wait_for_chunk(client, collector: Collector, *, chunk_messages: int, quiet_seconds: float,
+                   idle_seconds: float, deadline: float) -> str:
+    """Run the network loop until a chunk is ready ("chunk") or the capture should end ("idle",
+    "max messages", "max duration"). A short quiet spell also closes a chunk: the broker sends at most its
+    in-flight window before it waits for acknowledgements."""
+    collector.last_seen = max(collector.last_seen, time.monotonic())
+    while True:
+        _loop(client)
         now = time.monotonic()
-        if collector.full:
-            stop = "max messages"
-            break
-        if now - collector.last_seen >= idle_seconds:
-            stop = "idle"
-            break
-        if now >= next_report:
-            next_report = now + progress_every
-            log.info("capture: %d messages so far (%.0f msg/s)", len(collector.messages),
-                     len(collector.messages) / max(now - began, 1e-9))
-    elapsed = time.monotonic() - began
-    messages = collector.messages
-    log.info("capture: drained %d messages in %.1fs (%.0f msg/s), stopped on %s",
-             len(messages), elapsed, len(messages) / max(elapsed, 1e-9), stop)
-    return messages
+        quiet = now - collector.last_seen
+        if len(collector.pending) >= chunk_messages:
+            return "chunk"
+        if collector.accepted >= collector.max_messages:
+            return "max messages"
+        if now >= deadline:
+            return "max duration"
+        if collector.pending and quiet >= quiet_seconds:
+            return "chunk"
+        if not collector.pending and quiet >= idle_seconds:
+            return "idle"
 
 
-def acknowledge(client, messages: list[Message], timeout: float = 30.0) -> None:
-    """Send PUBACKs for landed messages and make sure they left the socket."""
+def _loop(client) -> None:
+    """One pass of the network loop; a lost connection fails at once (unacknowledged messages are
+    redelivered to the retry), instead of waiting for a timeout."""
+    rc = client.loop(timeout=0.05)
+    if rc != 0:
+        raise ConnectionError(f"lost the MQTT connection during the capture ({rc!r}); another client with the "
+                              "same client id, or the broker restarting? The retry resumes the durable session")
+
+
+def acknowledge(client, messages: list[Message]) -> None:
+    """Send PUBACKs for landed messages (in the order received) and make sure they left the socket."""
     for message in messages:
         if message.qos > 0:
             client.ack(message.mid, message.qos)
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + 60 + len(messages) / 500
     while client.want_write() and time.monotonic() < deadline:
-        client.loop(timeout=0.05)
+        _loop(client)
     if client.want_write():
-        raise TimeoutError("could not send all acknowledgements to the MQTT broker")
+        raise TimeoutError(f"could not send {len(messages)} acknowledgements to the MQTT broker in time; "
+                           "the retry gets them redelivered and lands them once")
 
 
 def read_lines(store: FileStore, path: str) -> list[str]:
@@ -158,37 +183,99 @@ def write_atomically(store: FileStore, directory: str, name: str, data: bytes) -
     store.rename(tmp, final)
 
 
-def load_existing(store: FileStore, batch_id: str, batch: Batch) -> None:
-    """Merge what earlier attempts of this batch already landed (final files and complete leftovers)."""
-    raw_dir = names.raw_batch_dir(batch_id)
-    if store.status(raw_dir, strict=False):
-        for name in store.list(raw_dir):
-            if not name.endswith(".jsonl"):
-                continue
-            path = f"{raw_dir}/{name}"
-            lines = _complete_lines(store, path) if name.startswith(TMP_PREFIX) else read_lines(store, path)
-            batch.merge_lines(name.removeprefix(TMP_PREFIX).removesuffix(".jsonl"), lines)
-    dead_dir = dead_letter_dir(batch_id)
-    if store.status(dead_dir, strict=False):
-        for name in store.list(dead_dir):
-            if name.endswith(".jsonl"):
-                for line in _complete_lines(store, f"{dead_dir}/{name}"):
-                    record = json.loads(line)
-                    batch.dead_letters.setdefault(record["key"], record)
-
-
 def dead_letter_dir(batch_id: str) -> str:
     return f"{names.HDFS_DEAD_LETTER_DIR}/batch={batch_id}"
 
 
-def land(store: FileStore, batch_id: str, messages: list[Message]) -> dict:
-    """Land a drained batch in HDFS; returns the manifest written to `_SUCCESS`."""
-    began = time.monotonic()
+def parts_dir(batch_id: str) -> str:
+    """Chunks landed (and then acknowledged) during a capture, folded into the final files at its end."""
+    return f"{names.raw_batch_dir(batch_id)}/{PARTS}"
+
+
+def _files(store: FileStore, directory: str) -> list[str]:
+    return store.list(directory) if store.status(directory, strict=False) else []
+
+
+def load_existing(store: FileStore, batch_id: str, batch: Batch) -> None:
+    """Merge everything earlier attempts of this batch landed: final files, complete leftover temporary
+    files, and chunk parts (already acknowledged, so they must never be lost)."""
+    raw_dir, dead_dir, part_dir = names.raw_batch_dir(batch_id), dead_letter_dir(batch_id), parts_dir(batch_id)
+    for name in _files(store, raw_dir):
+        if name.endswith(".jsonl"):
+            path = f"{raw_dir}/{name}"
+            batch.merge_lines(_complete_lines(store, path) if name.startswith(TMP_PREFIX) else read_lines(store, path))
+    for name in _files(store, dead_dir):
+        if name.endswith(".jsonl"):
+            batch.merge_dead_letters(_complete_lines(store, f"{dead_dir}/{name}"))
+    for name in _files(store, part_dir):
+        if name.startswith(TMP_PREFIX):
+            continue  # cut off before its rename, so never acknowledged: the broker redelivers it
+        lines = read_lines(store, f"{part_dir}/{name}")
+        if name.endswith(".readings.jsonl"):
+            batch.merge_lines(lines)
+        elif name.endswith(".dead.jsonl"):
+            batch.merge_dead_letters(lines)
+
+
+def land_chunk(store: FileStore, batch_id: str, batch: Batch, messages: list[Message], name: str) -> None:
+    """Validate a chunk into the batch and land what it added as part files (before acknowledging it)."""
+    readings: list[str] = []
+    dead: list[dict] = []
+    for message in messages:
+        added, rejected = batch.add(message)
+        readings.extend(added)
+        dead.extend(rejected)
+    directory = parts_dir(batch_id)
+    if readings:
+        write_atomically(store, directory, f"{name}.readings.jsonl", ("\n".join(readings) + "\n").encode())
+    if dead:
+        write_atomically(store, directory, f"{name}.dead.jsonl",
+                         "".join(json.dumps(r) + "\n" for r in dead).encode())
+
+
+def capture_batch(client, collector: Collector, store: FileStore, batch_id: str, *, idle_seconds: float,
+                  max_seconds: float, chunk_messages: int = CHUNK_MESSAGES, quiet_seconds: float = 0.5,
+                  progress_every: float = 5.0) -> dict:
+    """Drain the durable session chunk by chunk (land a part, then acknowledge it) until idle, max duration
+    or max messages; then write one file per recording, the dead letters and `_SUCCESS`, and drop the parts."""
+    began = next_report = time.monotonic()
     batch = Batch()
     load_existing(store, batch_id, batch)
     before = (batch.reading_count, len(batch.dead_letters))
-    for message in messages:
-        batch.add(message)
+    store.makedirs(parts_dir(batch_id))
+    attempt, chunks, received = uuid.uuid4().hex[:8], 0, 0
+    while True:
+        stop = wait_for_chunk(client, collector, chunk_messages=chunk_messages, quiet_seconds=quiet_seconds,
+                              idle_seconds=idle_seconds, deadline=began + max_seconds)
+        messages = collector.take()
+        if messages:
+            land_chunk(store, batch_id, batch, messages, f"{attempt}-{chunks:06d}")
+            acknowledge(client, messages)
+            chunks += 1
+            received += len(messages)
+        if time.monotonic() >= next_report:
+            next_report = time.monotonic() + progress_every
+            log.info("capture: %d messages, %d readings so far (%.0f msg/s)", received, batch.reading_count,
+                     received / (time.monotonic() - began))
+        if stop != "chunk":
+            break
+    drained = time.monotonic() - began
+    log.info("capture: drained %d messages in %d chunks in %.1fs (%.0f msg/s), stopped on %s",
+             received, chunks, drained, received / max(drained, 1e-9), stop)
+    manifest = land(store, batch_id, batch)
+    manifest.update(messages_received=received, chunks=chunks, stopped_on=stop,
+                    new_readings=batch.reading_count - before[0],
+                    new_dead_letters=len(batch.dead_letters) - before[1])
+    write_atomically(store, names.raw_batch_dir(batch_id), SUCCESS, json.dumps(manifest, indent=1).encode())
+    store.delete(parts_dir(batch_id), recursive=True)
+    log.info("capture: landed %d readings of %d recordings (%d new, %d duplicates dropped), %d dead letters "
+             "in %s in %.1fs", manifest["readings"], len(manifest["recordings"]), manifest["new_readings"],
+             batch.duplicates, manifest["dead_letters"], manifest["raw_dir"], time.monotonic() - began)
+    return manifest
+
+
+def land(store: FileStore, batch_id: str, batch: Batch) -> dict:
+    """Write one file per recording and the dead letters; returns the manifest's counts."""
     raw_dir, dead_dir = names.raw_batch_dir(batch_id), dead_letter_dir(batch_id)
     store.makedirs(raw_dir)
     for recording_id, rows in sorted(batch.readings.items()):
@@ -196,29 +283,19 @@ def land(store: FileStore, batch_id: str, messages: list[Message]) -> dict:
         write_atomically(store, raw_dir, f"{recording_id}.jsonl", body.encode())
     if batch.dead_letters:
         store.makedirs(dead_dir)
-        body = "".join(json.dumps({"key": key, **record}) + "\n"
-                       for key, record in sorted(batch.dead_letters.items()))
+        body = "".join(json.dumps(record) + "\n" for _, record in sorted(batch.dead_letters.items()))
         write_atomically(store, dead_dir, "dead_letters.jsonl", body.encode())
-    manifest = {
+    return {
         "batch_id": batch_id,
         "recordings": {rid: len(rows) for rid, rows in sorted(batch.readings.items())},
         "readings": batch.reading_count,
         "dead_letters": len(batch.dead_letters),
         "dead_letter_reasons": dict(Counter(r["reason"] for r in batch.dead_letters.values())),
-        "messages_received": len(messages),
-        "new_readings": batch.reading_count - before[0],
-        "new_dead_letters": len(batch.dead_letters) - before[1],
         "duplicates_dropped": batch.duplicates,
         "raw_dir": raw_dir,
         "dead_letter_dir": dead_dir,
         "landed_at": datetime.now(timezone.utc).isoformat(),
     }
-    write_atomically(store, raw_dir, SUCCESS, json.dumps(manifest, indent=1).encode())
-    elapsed = time.monotonic() - began
-    log.info("capture: landed %d readings of %d recordings (%d new, %d duplicates dropped), %d dead letters "
-             "in %s in %.1fs", manifest["readings"], len(manifest["recordings"]), manifest["new_readings"],
-             batch.duplicates, manifest["dead_letters"], raw_dir, elapsed)
-    return manifest
 
 
 def read_manifest(store: FileStore, batch_id: str) -> dict:

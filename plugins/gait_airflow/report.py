@@ -1,7 +1,7 @@
 """A run's summary read back from the stores: counts per stage, dead letters, metrics, where things are."""
 from __future__ import annotations
 
-from gait_airflow.stages import _read_json, hdfs_client, model_dir, spark_summary_path, training_run_id
+from gait_airflow.stages import read_json, hdfs_client, model_dir, spark_summary_path, training_run_id
 from include import names
 from include.capture import read_manifest
 from include.replay import offsets_manifest_path
@@ -17,8 +17,8 @@ def batch_summary(batch: str, dag_id: str = "parkinson_gait_pipeline") -> dict:
     return {
         "batch_id": batch,
         "capture": read_manifest(store, batch),
-        "kafka": _read_json(store, offsets_manifest_path(batch)),
-        "spark": _read_json(store, spark_summary_path(batch)),
+        "kafka": read_json(store, offsets_manifest_path(batch)),
+        "spark": read_json(store, spark_summary_path(batch)),
         "metrics": metrics,
         "model_dir": model_dir(run_id),
     }

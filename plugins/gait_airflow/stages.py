@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from include import names
-from include.capture import Collector, acknowledge, drain, land, read_manifest, write_atomically
+from include.capture import Collector, capture_batch, read_manifest, write_atomically
 from include.gaitpdb import CHANNELS, SAMPLE_DIR
 from include.mqtt_client import ensure_durable_session, subscribe
 from include.replay import offsets_manifest_path
@@ -101,21 +101,19 @@ def ensure_session() -> None:
 
 
 def capture(batch: str, params: dict) -> dict:
-    """Drain the durable session, land the batch in HDFS, then acknowledge the landed messages."""
+    """Drain the durable session into HDFS chunk by chunk, acknowledging each chunk once it is landed."""
     store = hdfs_client()
     collector = Collector(params["capture_max_messages"])
     client = mqtt_client_factory()(client_id=names.MQTT_CAPTURE_CLIENT_ID, clean_session=False,
                                    manual_ack=True, on_message=collector)
     try:
         subscribe(client, names.MQTT_TOPIC_FILTER, names.MQTT_QOS)
-        messages = drain(client, collector, idle_seconds=params["capture_idle_seconds"],
-                         max_seconds=params["capture_max_seconds"])
-        manifest = land(store, batch, messages)
-        acknowledge(client, messages)
+        manifest = capture_batch(client, collector, store, batch, idle_seconds=params["capture_idle_seconds"],
+                                 max_seconds=params["capture_max_seconds"])
     finally:
         client.disconnect()
     return {k: manifest[k] for k in ("readings", "dead_letters", "messages_received", "new_readings",
-                                     "duplicates_dropped")}
+                                     "duplicates_dropped", "chunks")}
 
 
 def replay(batch: str) -> dict:
@@ -170,8 +168,8 @@ def train(batch: str, dag_id: str, params: dict, scope: str) -> dict:
         recordings = list(capture_manifest["recordings"])
         lineage.update(batch_id=batch, raw_dir=capture_manifest["raw_dir"],
                        dead_letter_dir=capture_manifest["dead_letter_dir"],
-                       kafka_offsets=_read_json(store, offsets_manifest_path(batch)),
-                       spark_summary=_read_json(store, spark_summary_path(batch)))
+                       kafka_offsets=read_json(store, offsets_manifest_path(batch)),
+                       spark_summary=read_json(store, spark_summary_path(batch)))
     session = cassandra_session()
     try:
         rows = load_windows(session, params["window_size"], recordings)
@@ -209,7 +207,7 @@ def store_metrics(batch: str, dag_id: str, airflow_run_id: str, conn_id: str = n
     from pymongo.errors import PyMongoError
 
     run_id = training_run_id(dag_id, batch)
-    report = _read_json(hdfs_client(), f"{model_dir(run_id)}/report.json")
+    report = read_json(hdfs_client(), f"{model_dir(run_id)}/report.json")
     if report is None:
         raise FileNotFoundError(f"no training report at {model_dir(run_id)}/report.json: run train_knn first")
     report.update(airflow_run_id=airflow_run_id, stored_at=datetime.now(timezone.utc).isoformat())
@@ -224,7 +222,7 @@ def spark_summary_path(batch: str) -> str:
     return f"{names.HDFS_MANIFEST_DIR}/batch={batch}/window_means_summary.json"
 
 
-def _read_json(store, path: str) -> dict | None:
+def read_json(store, path: str) -> dict | None:
     if not store.status(path, strict=False):
         return None
     with store.read(path) as reader:

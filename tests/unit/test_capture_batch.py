@@ -19,9 +19,9 @@ def message(payload, topic: str = TOPIC) -> Message:
 
 def test_duplicates_written_once():
     batch = Batch()
-    for m in (message(reading(0)), message([reading(0), reading(1)]), message(reading(1))):
-        batch.add(m)
+    added = [batch.add(m) for m in (message(reading(0)), message([reading(0), reading(1)]), message(reading(1)))]
     assert batch.reading_count == 2 and batch.duplicates == 2
+    assert [len(lines) for lines, _ in added] == [1, 1, 0]  # a chunk's part holds only what it added
 
 
 def test_dead_letters_keep_reason_and_dedupe_redeliveries():
@@ -36,7 +36,7 @@ def test_dead_letters_keep_reason_and_dedupe_redeliveries():
 
 def test_merge_with_landed_lines_keeps_first_copy():
     batch = Batch()
-    batch.merge_lines("GaCo01_01", [json.dumps(reading(0)), json.dumps(reading(1))])
+    batch.merge_lines([json.dumps(reading(0)), json.dumps(reading(1))])
     batch.add(message(reading(1)))
     batch.add(message(reading(2)))
     assert sorted(batch.readings["GaCo01_01"]) == [0, 1, 2] and batch.duplicates == 1

@@ -256,7 +256,7 @@ def test_mosquitto_config(config):
             settings.setdefault(key, value)
     assert settings["persistence"] == "true"
     assert settings["max_queued_messages"] == "0"
-    assert settings["max_inflight_messages"] == "0"
+    assert settings["max_inflight_messages"] == "10000"
     assert settings["allow_anonymous"] == "false"
     assert settings.get("password_file"), "mosquitto.conf must set password_file"
     assert "/mosquitto/data" in mounts, "Mosquitto's persistence folder should be on a volume"

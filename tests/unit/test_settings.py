@@ -44,3 +44,11 @@ def test_no_hard_coded_hosts_in_task_code():
         for path in (ROOT / folder).rglob("*.py"):
             text = path.read_text()
             assert not re.search(r"(127\.0\.0\.1|localhost):\d+", text), f"{path} hard-codes a service address"
+
+
+def test_broker_window_fits_the_capture_chunk():
+    from include.capture import CHUNK_MESSAGES
+
+    for conf in (ROOT / "scripts/localservices/templates/mosquitto.conf", ROOT / "docker/mosquitto/mosquitto.conf"):
+        window = int(re.search(r"^max_inflight_messages (\d+)", conf.read_text(), re.M)[1])
+        assert CHUNK_MESSAGES <= window < 65_535, conf
