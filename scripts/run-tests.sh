@@ -17,10 +17,16 @@ report() {
   printf '\n==== phase times\n'
   printf '  %s\n' "${PHASES[@]}"
 }
-stop_services() { phase down scripts/with-env python scripts/services.py down; }
+no_leftovers() {  # `down` must leave no live process running from the project's folders
+  local left
+  left=$(ps -eo pid=,stat=,args= | awk -v root="$ROOT/.local" '$2 !~ /^Z/ && index($0, root) && !/awk/')
+  [ -z "$left" ] || { echo "processes left behind after down:"; echo "$left"; return 1; }
+  echo "no service process left behind"
+}
+stop_services() { phase down scripts/with-env python scripts/services.py down; phase leftovers no_leftovers; }
 
 phase install scripts/setup.sh || { report; exit 1; }
-trap 'stop_services; report' EXIT
+trap 'stop_services || leftover=1; report; [ -z "${leftover:-}" ] || exit 1' EXIT
 phase up scripts/with-env python scripts/services.py up || exit 1
 phase status scripts/with-env python scripts/services.py status || exit 1
 mkdir -p test-artifacts
