@@ -85,7 +85,7 @@ def cmd_status(args) -> None:
     total, down = 0, []
     for service in pick(args.services, SERVICES):
         pid = service.pid()
-        state = "ready" if pid and service._safe_ready() else ("starting" if pid else "DOWN")
+        state = "ready" if pid and service.is_ready() else ("starting" if pid else "DOWN")
         rss = service.rss_bytes()
         total += rss
         started = service.started_at()

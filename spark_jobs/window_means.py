@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 import urllib.request
+from datetime import datetime, timezone
 
 CHANNELS = [f"l{i}" for i in range(1, 9)] + [f"r{i}" for i in range(1, 9)] + ["left_total", "right_total"]
 RECORDING_ID = r"^(Ga|Ju|Si)(Co|Pt)(\d{2})_(\d{2})$"
@@ -103,7 +103,7 @@ def write_partition(rows, args: argparse.Namespace, batch_id: str, columns: list
         all_columns = columns + ["batch_id", "written_at"]
         statement = session.prepare(
             f"INSERT INTO {args.table} ({', '.join(all_columns)}) VALUES ({', '.join('?' * len(all_columns))})")
-        now = __import__("datetime").datetime.now(__import__("datetime").timezone.utc)
+        now = datetime.now(timezone.utc)
         params = [tuple(row[c] for c in columns) + (batch_id, now) for row in rows]
         for ok, result in execute_concurrent_with_args(session, statement, params,
                                                        concurrency=args.write_concurrency, raise_on_first_error=True):
@@ -158,15 +158,13 @@ def main(argv: list[str] | None = None) -> int:
                         *[F.avg(c).alias(c) for c in CHANNELS]))
         if not args.include_partial:
             windows = windows.where(F.col("n_rows") == args.window_size)
-        parts = F.regexp_extract("recording_id", RECORDING_ID, 0)
         windows = (windows
                    .withColumn("study", F.regexp_extract("recording_id", RECORDING_ID, 1))
                    .withColumn("subject_group", F.regexp_extract("recording_id", RECORDING_ID, 2))
                    .withColumn("subject_id", F.split("recording_id", "_")[0])
                    .withColumn("walk", F.regexp_extract("recording_id", RECORDING_ID, 4).cast("int"))
                    .withColumn("label", F.when(F.col("subject_group") == "Pt", 1).otherwise(0))
-                   .withColumn("window_size", F.lit(args.window_size))
-                   .where(parts != ""))
+                   .withColumn("window_size", F.lit(args.window_size)))
         columns = ["recording_id", "window_index", "window_size", "subject_id", "study", "subject_group", "walk",
                    "label", "n_rows", "t_start", "t_end", *CHANNELS]
         windows = windows.select(*columns).cache()

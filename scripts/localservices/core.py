@@ -130,7 +130,7 @@ class Service:
 
     def start(self) -> str:
         if self.pid() is not None:
-            if self._safe_ready():
+            if self.is_ready():
                 return "already running"
             self._wait_ready(time.time())
             return "already running"
@@ -156,7 +156,7 @@ class Service:
         self.pidfile.write_text(f"{proc.pid} {began} {time.time() - began:.2f}\n")
         return f"started in {time.time() - began:.1f}s"
 
-    def _safe_ready(self) -> bool:
+    def is_ready(self) -> bool:
         try:
             return bool(self.ready())
         except Exception:  # noqa: BLE001 - a probe that throws just means "not yet"
@@ -168,7 +168,7 @@ class Service:
                 raise ServiceError(
                     f"{self.name} exited with code {proc.returncode} while starting (port {self.port}); "
                     f"see {self.log}:\n{tail(self.log)}")
-            if self._safe_ready():
+            if self.is_ready():
                 return
             time.sleep(0.5)
         raise ServiceError(
