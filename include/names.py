@@ -40,3 +40,11 @@ def mqtt_topic(recording_id: str) -> str:
 
 def raw_batch_dir(batch_id: str) -> str:
     return f"{HDFS_RAW_DIR}/batch={batch_id}"
+
+
+KAFKA_OFFSETS_MANIFEST = "kafka_offsets.json"  # written by the replay, read by the Spark job
+WINDOW_SUMMARY_MANIFEST = "window_means_summary.json"  # written by the Spark job
+
+
+def manifest_path(batch_id: str, name: str) -> str:
+    return f"{HDFS_MANIFEST_DIR}/batch={batch_id}/{name}"

@@ -22,7 +22,7 @@ PRODUCER_SETTINGS = {
 
 
 def offsets_manifest_path(batch_id: str) -> str:
-    return f"{names.HDFS_MANIFEST_DIR}/batch={batch_id}/kafka_offsets.json"
+    return names.manifest_path(batch_id, names.KAFKA_OFFSETS_MANIFEST)
 
 
 class DeliveryTracker:

@@ -219,7 +219,7 @@ def store_metrics(batch: str, dag_id: str, airflow_run_id: str, conn_id: str = n
 
 
 def spark_summary_path(batch: str) -> str:
-    return f"{names.HDFS_MANIFEST_DIR}/batch={batch}/window_means_summary.json"
+    return names.manifest_path(batch, names.WINDOW_SUMMARY_MANIFEST)
 
 
 def read_json(store, path: str) -> dict | None:
