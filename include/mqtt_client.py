@@ -72,7 +72,6 @@ def ensure_durable_session(client_factory) -> None:
     to the next capture."""
     client = client_factory(client_id=names.MQTT_CAPTURE_CLIENT_ID, clean_session=False, manual_ack=True)
     try:
-        client.on_message = None  # manual_ack: deliveries are not acknowledged here
         subscribe(client, names.MQTT_TOPIC_FILTER, names.MQTT_QOS)
     finally:
         client.disconnect()

@@ -1,4 +1,5 @@
-"""MqttHook: an Airflow connection (conn_type mqtt) turned into a connected paho-mqtt 2 client."""
+"""Hooks: MqttHook (an Airflow connection of type mqtt -> a connected paho-mqtt 2 client) and the replay's
+Kafka producer hook (the provider's, with idempotent batching defaults)."""
 from __future__ import annotations
 
 from typing import Any
