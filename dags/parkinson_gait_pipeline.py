@@ -10,7 +10,7 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.providers.mongo.sensors.mongo import MongoSensor
 from airflow.sdk import DAG, Asset, chain, task
 
-from gait_airflow import stages
+from gait_airflow import model_stages, stages
 from gait_airflow.defaults import DEFAULT_ARGS, SENSOR_ARGS
 from gait_airflow.params import PIPELINE_PARAMS
 from gait_airflow.sensors import MqttBrokerSensor
@@ -84,17 +84,21 @@ with DAG(
 
     @task(inlets=[WINDOWS])
     def train_knn(logical_date=None, run_id=None, params=None, dag=None) -> dict:
-        return stages.train(stages.batch_id(logical_date, run_id), dag.dag_id, params, params["train_scope"])
+        return model_stages.train(stages.batch_id(logical_date, run_id), dag.dag_id, params, params["train_scope"])
 
     @task(outlets=[METRICS])
     def store_metrics(logical_date=None, run_id=None, dag=None) -> dict:
-        return stages.store_metrics(stages.batch_id(logical_date, run_id), dag.dag_id, run_id)
+        return model_stages.store_metrics(stages.batch_id(logical_date, run_id), dag.dag_id, run_id)
 
     metrics_stored = MongoSensor(
         task_id="wait_for_metrics_document", collection=names.METRICS_COLLECTION, mongo_db=names.MONGO_DB,
         query={"_id": "{{ dag.dag_id }}__" + BATCH}, mongo_conn_id=names.MONGO_CONN_ID, **SENSOR_ARGS)
 
+    @task
+    def champion_gate(logical_date=None, run_id=None, dag=None) -> dict:
+        return model_stages.champion_gate(stages.batch_id(logical_date, run_id), dag.dag_id)
+
     captured = capture_mqtt_to_hdfs()
     chain([wait_for_mqtt, wait_for_hdfs], ensure_capture_session(), simulate_sensors(), captured,
           replay_hdfs_to_kafka(), wait_for_kafka, wait_for_table, window_means, train_knn(), store_metrics(),
-          metrics_stored)
+          metrics_stored, champion_gate())

@@ -1,4 +1,5 @@
-"""Nightly: retrain KNN on every window in Cassandra and store its metrics (same code as the pipeline)."""
+"""Nightly: retrain KNN on every window in Cassandra, store its metrics, gate it against the champion, and score
+the latest batch with the champion (same code as the pipeline)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -7,7 +8,7 @@ from airflow.providers.apache.cassandra.sensors.table import CassandraTableSenso
 from airflow.providers.apache.hdfs.sensors.web_hdfs import WebHdfsSensor
 from airflow.sdk import DAG, Asset, chain, task
 
-from gait_airflow import stages
+from gait_airflow import model_stages, stages
 from gait_airflow.defaults import DEFAULT_ARGS, SENSOR_ARGS
 from gait_airflow.params import TRAINING_PARAMS
 from include import names
@@ -34,10 +35,18 @@ with DAG(
 
     @task(inlets=[WINDOWS])
     def train_knn(logical_date=None, run_id=None, params=None, dag=None) -> dict:
-        return stages.train(stages.batch_id(logical_date, run_id), dag.dag_id, params, "all")
+        return model_stages.train(stages.batch_id(logical_date, run_id), dag.dag_id, params, "all")
 
     @task(outlets=[METRICS])
     def store_metrics(logical_date=None, run_id=None, dag=None) -> dict:
-        return stages.store_metrics(stages.batch_id(logical_date, run_id), dag.dag_id, run_id)
+        return model_stages.store_metrics(stages.batch_id(logical_date, run_id), dag.dag_id, run_id)
 
-    chain([wait_for_table, wait_for_hdfs], train_knn(), store_metrics())
+    @task
+    def champion_gate(logical_date=None, run_id=None, dag=None) -> dict:
+        return model_stages.champion_gate(stages.batch_id(logical_date, run_id), dag.dag_id)
+
+    @task
+    def predict_latest_batch() -> dict:
+        return model_stages.predict_latest_batch()
+
+    chain([wait_for_table, wait_for_hdfs], train_knn(), store_metrics(), champion_gate(), predict_latest_batch())

@@ -27,11 +27,15 @@ HDFS_BASE_DIRS = (HDFS_RAW_DIR, HDFS_DEAD_LETTER_DIR, HDFS_MANIFEST_DIR, HDFS_MO
 
 # Cassandra
 CASSANDRA_KEYSPACE = "parkinson"
-WINDOW_TABLE = "window_means"
+WINDOW_TABLE = "window_means"  # the mission's table: 18 channel means per window
+FEATURE_TABLE = "window_features"  # optional extra features per window (same key), same Spark pass
+PREDICTION_TABLE = "predictions"  # champion's per-recording predictions of the latest batch
 
 # MongoDB
 MONGO_DB = "parkinson"
-METRICS_COLLECTION = "model_metrics"
+METRICS_COLLECTION = "model_metrics"  # the registry: one document per training run
+CHAMPION_COLLECTION = "model_champion"
+CHAMPION_ID = "parkinson_knn"
 
 
 def mqtt_topic(recording_id: str) -> str:

@@ -3,11 +3,17 @@ from __future__ import annotations
 
 from airflow.sdk import Param
 
+from include.features import FEATURE_SETS
+
 TRAINING_PARAMS = {
     "window_size": Param(100, type="integer", minimum=2, maximum=10_000, title="Window size (readings)",
                          description="Readings per window: window_index = seq // window_size (100 = 1 s at 100 Hz)."),
-    "knn_k": Param(5, type="integer", minimum=1, maximum=101, title="KNN neighbours (k)",
-                   description="n_neighbors of the KNN classifier (features are standardised first)."),
+    "feature_set": Param("means", type="string", enum=list(FEATURE_SETS), title="Feature set",
+                         description="means = the 18 window means (window_means table); the other sets add "
+                                     "columns of the window_features table (same Spark pass)."),
+    "knn_k_grid": Param([1, 3, 5, 9, 15, 25, 41, 61], type="array", items={"type": "integer", "minimum": 1, "maximum": 501},
+                        minItems=1, maxItems=20, title="KNN neighbours (k) to choose from",
+                        description="k is chosen by nested subject-grouped CV among these (never on a test fold)."),
     "cv_folds": Param(5, type="integer", minimum=2, maximum=20, title="Grouped CV folds",
                       description="Subject-grouped stratified folds (capped by subjects per class)."),
     "bias_variance_rounds": Param(20, type="integer", minimum=1, maximum=500, title="Bias-variance rounds",

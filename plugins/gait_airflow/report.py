@@ -1,7 +1,8 @@
 """A run's summary read back from the stores: counts per stage, dead letters, metrics, where things are."""
 from __future__ import annotations
 
-from gait_airflow.stages import read_json, hdfs_client, model_dir, spark_summary_path, training_run_id
+from gait_airflow.model_stages import model_dir, training_run_id
+from gait_airflow.stages import hdfs_client, read_json, spark_summary_path
 from include import names
 from include.capture import read_manifest
 from include.replay import offsets_manifest_path
@@ -38,18 +39,24 @@ def format_summary(summary: dict) -> str:
         f"in {spark.get('seconds')}s",
     ]
     if metrics:
-        evaluation = metrics["evaluation"]
-        honest, leaky = evaluation["subject_grouped_cv"], evaluation["leaky_random_split"]
-        bv = evaluation["bias_variance"]
+        evaluation, model = metrics["evaluation"], metrics["model"]
+        window, subject = evaluation["subject_grouped_cv"]["window"], evaluation["subject_grouped_cv"]["subject"]
+        leaky, majority, bv = evaluation["leaky_random_split"], evaluation["majority_class"], evaluation["bias_variance"]
+        gate = metrics.get("gate", {})
         lines += [
-            f"  model      KNN k={metrics['model']['k']} on {metrics['data']['windows']} windows, "
-            f"{metrics['data']['subjects']} subjects -> hdfs://{metrics['artifact']['hdfs_path']}",
-            f"  honest     subject-grouped CV: accuracy {honest['accuracy']:.3f}, balanced {honest['balanced_accuracy']:.3f}, "
-            f"F1 {honest['f1']:.3f}, ROC AUC {_f(honest['roc_auc'])} (majority class {evaluation['majority_class_accuracy']:.3f})",
+            f"  model      KNN k={model['k']} (nested CV over {model['k_grid']}), features {model['feature_set']}, "
+            f"{metrics['data']['windows']} windows of {metrics['data']['subjects']} subjects "
+            f"-> hdfs://{metrics['artifact']['hdfs_path']}",
+            f"  honest     subject-grouped CV, subjects: ROC AUC {_f(subject['roc_auc'])}, balanced accuracy "
+            f"{subject['balanced_accuracy']:.3f}, F1 {subject['f1']:.3f} (majority class {majority['subject_accuracy']:.3f})",
+            f"             windows: ROC AUC {_f(window['roc_auc'])}, balanced accuracy {window['balanced_accuracy']:.3f}, "
+            f"accuracy {window['accuracy']:.3f} (majority class {majority['window_accuracy']:.3f})",
             f"  leaky      random window split (the original tutorial's figure): accuracy {leaky['accuracy']:.3f}, "
             f"ROC AUC {_f(leaky['roc_auc'])}",
             f"  bias-var   loss {bv['loss']:.3f} bias {bv['bias']:.3f} variance {bv['variance']:.3f} ({bv['rounds']} rounds)",
-            f"  metrics    mongodb {names.MONGO_DB}.{names.METRICS_COLLECTION} _id={metrics['_id']}",
+            f"  gate       {gate.get('decision', 'not run')}: {gate.get('reason', '')}",
+            f"  metrics    mongodb {names.MONGO_DB}.{names.METRICS_COLLECTION} _id={metrics['_id']}; plots "
+            f"{', '.join(sorted(metrics.get('plots', {})))} under hdfs://{summary['model_dir']}/plots",
         ]
     return "\n".join(lines)
 

@@ -45,7 +45,15 @@ def test_pipeline_order(dagbag):
     dag = dagbag.dags["parkinson_gait_pipeline"]
     order = ["ensure_capture_session", "simulate_sensors", "capture_mqtt_to_hdfs", "replay_hdfs_to_kafka",
              "wait_for_kafka_readings", "wait_for_cassandra_table", "spark_window_means", "train_knn",
-             "store_metrics", "wait_for_metrics_document"]
+             "store_metrics", "wait_for_metrics_document", "champion_gate"]
+    for upstream, downstream in zip(order, order[1:]):
+        assert downstream in dag.get_task(upstream).downstream_task_ids, (upstream, downstream)
+
+
+def test_nightly_order(dagbag):
+    """Batch predictions run after the gate, so they always use the champion the gate left."""
+    dag = dagbag.dags["parkinson_nightly_retrain"]
+    order = ["train_knn", "store_metrics", "champion_gate", "predict_latest_batch"]
     for upstream, downstream in zip(order, order[1:]):
         assert downstream in dag.get_task(upstream).downstream_task_ids, (upstream, downstream)
 
@@ -64,7 +72,8 @@ def test_params_reject_bad_values(dagbag):
 
     dag = dagbag.dags["parkinson_gait_pipeline"]
     for bad in ({"window_size": -5}, {"window_size": 0}, {"publish_rate": -1}, {"recordings": ["nope"]},
-                {"train_scope": "everything"}, {"knn_k": 0}):
+                {"train_scope": "everything"}, {"knn_k_grid": [0]},
+                {"knn_k_grid": []}, {"feature_set": "magic"}):
         params = ParamsDict({k: v for k, v in dag.params.items()})
         with pytest.raises(Exception) as error:
             params.update(bad)

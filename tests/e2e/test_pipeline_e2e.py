@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from include import gaitpdb, names
+from include.plots import HEIGHT, WIDTH, png_size
 from include.windowing import recording_windows
 from scripts.demo import run_dag, run_task
 
@@ -83,18 +84,30 @@ def read_json(store, path: str) -> dict:
         return json.loads(reader.read())
 
 
-def cassandra_windows(recordings: list[str]) -> list[dict]:
+def cassandra_rows(table: str, recordings: list[str]) -> list[dict]:
     from cassandra.query import dict_factory
 
     from gait_airflow.stages import cassandra_session
 
     session = cassandra_session()
     session.row_factory = dict_factory
-    statement = session.prepare(f"SELECT * FROM {names.CASSANDRA_KEYSPACE}.{names.WINDOW_TABLE} WHERE recording_id = ?")
+    statement = session.prepare(f"SELECT * FROM {names.CASSANDRA_KEYSPACE}.{table} WHERE recording_id = ?")
     try:
         return [row for r in recordings for row in session.execute(statement, (r,))]
     finally:
         session.cluster.shutdown()
+
+
+def cassandra_windows(recordings: list[str]) -> list[dict]:
+    return cassandra_rows(names.WINDOW_TABLE, recordings)
+
+
+def champion_document() -> dict | None:
+    from airflow.providers.mongo.hooks.mongo import MongoHook
+
+    with MongoHook(mongo_conn_id=names.MONGO_CONN_ID) as hook:
+        return hook.find(names.CHAMPION_COLLECTION, {"_id": names.CHAMPION_ID}, find_one=True,
+                         mongo_db=names.MONGO_DB)
 
 
 def metrics_documents(doc_id: str) -> list[dict]:
@@ -165,10 +178,15 @@ def test_metrics_document_has_every_field(first_run):
     assert len(docs) == 1
     doc = docs[0]
     honest = doc["evaluation"]["subject_grouped_cv"]
-    for key in ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "confusion_matrix",
-                "tp", "tn", "fp", "fn"):
-        assert key in honest and key in doc["evaluation"]["leaky_random_split"]
+    for metrics in (honest["window"], honest["subject"], doc["evaluation"]["leaky_random_split"]):
+        for key in ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "confusion_matrix",
+                    "tp", "tn", "fp", "fn"):
+            assert key in metrics
+    assert honest["window"]["n"] == 130 and honest["subject"]["n"] == 12
+    assert len(honest["chosen_k_per_fold"]) == honest["folds"] == CONF["cv_folds"]
+    assert doc["model"]["k"] in doc["model"]["k_grid"] and doc["model"]["feature_set"] == "means"
     assert "leaky" in doc["evaluation"]["leaky_random_split"]["note"]
+    assert doc["evaluation"]["majority_class"]["subject_accuracy"] == 0.5
     assert set(doc["evaluation"]["bias_variance"]) >= {"loss", "bias", "variance", "rounds"}
     assert doc["evaluation"]["bias_variance"]["rounds"] == CONF["bias_variance_rounds"]
     assert doc["data"]["windows"] == 130 and doc["data"]["subjects"] == 12
@@ -178,8 +196,27 @@ def test_metrics_document_has_every_field(first_run):
     assert lineage["batch_id"] == batch() and lineage["kafka_offsets"]["messages"] == SAMPLE_READINGS
     assert lineage["raw_dir"] == names.raw_batch_dir(batch())
     assert doc["trained_at"] and doc["stored_at"] and doc["airflow_run_id"]
-    with hdfs_client().read(doc["artifact"]["hdfs_path"]) as reader:
+    store = hdfs_client()
+    with store.read(doc["artifact"]["hdfs_path"]) as reader:
         assert hashlib.sha256(reader.read()).hexdigest() == doc["artifact"]["sha256"]
+    assert set(doc["plots"]) == {"confusion_matrix", "roc", "metrics_history"}
+    for path in doc["plots"].values():
+        with store.read(path) as reader:
+            assert png_size(reader.read()) == (WIDTH, HEIGHT), path
+
+
+def test_gate_recorded_its_decision(first_run):
+    doc = metrics_documents(f"{DAG_ID}__{batch()}")[0]
+    gate = doc["gate"]
+    assert gate["metric"] == "subject_roc_auc" and gate["candidate_score"] == doc["gate_score"]
+    assert gate["decision"] in ("first_model", "promoted", "kept", "already_champion") and gate["reason"]
+    champion = champion_document()
+    assert champion is not None
+    if gate["promote"]:
+        assert champion["run_id"] == doc["_id"] and champion["artifact"]["sha256"] == doc["artifact"]["sha256"]
+    else:
+        assert champion["run_id"] == gate["champion_run_id"] != doc["_id"]
+        assert gate["champion_score"] is not None and gate["evaluated_on"]["windows"] == 130
 
 
 def test_second_run_of_the_same_batch_duplicates_nothing(first_run):
@@ -198,7 +235,7 @@ def test_second_run_of_the_same_batch_duplicates_nothing(first_run):
 
 
 @pytest.mark.parametrize("task_id", ["capture_mqtt_to_hdfs", "replay_hdfs_to_kafka", "spark_window_means", "train_knn",
-                                     "store_metrics"])
+                                     "store_metrics", "champion_gate"])
 def test_each_task_alone_with_tasks_test(first_run, task_id):
     ok, text = run_task(DAG_ID, task_id, LOGICAL_DATE, LOGS / f"task-{task_id}.log")
     assert ok, "\n".join(text.splitlines()[-30:])
@@ -210,15 +247,60 @@ def test_tasks_test_failure_is_detected_from_the_state():
     assert not ok and "has not been captured" in text
 
 
-def test_nightly_retrain_dag(first_run):
+def test_nightly_retrain_gates_and_predicts_the_latest_batch(first_run):
+    from gait_airflow.model_stages import latest_scored_batch
+    from gait_airflow.stages import batch_id, hdfs_client
+    from include.capture import read_manifest
+
     date = LOGICAL_DATE + timedelta(days=1)
     ok, text = run_dag("parkinson_nightly_retrain", date, {"bias_variance_rounds": 3, "cv_folds": 3},
                        LOGS / "nightly.log")
     assert ok, "\n".join(text.splitlines()[-30:])
-    from gait_airflow.stages import batch_id
-
-    docs = metrics_documents(f"parkinson_nightly_retrain__{batch_id(date, '')}")
+    run_id = f"parkinson_nightly_retrain__{batch_id(date, '')}"
+    docs = metrics_documents(run_id)
     assert len(docs) == 1 and docs[0]["lineage"]["scope"] == "all" and docs[0]["data"]["windows"] >= 130
+    assert docs[0]["gate"]["decision"] in ("first_model", "promoted", "kept")
+    champion = champion_document()
+    store = hdfs_client()
+    latest = latest_scored_batch(store)  # this session's batch in CI; a later one may exist locally
+    recordings = sorted(read_manifest(store, latest)["recordings"])
+    predictions = cassandra_rows(names.PREDICTION_TABLE, recordings)
+    by_model = [p for p in predictions if p["model_run"] == champion["run_id"]]
+    assert len(by_model) == len(recordings)
+    for row in by_model:
+        assert 0 <= row["probability"] <= 1 and row["label"] == int(row["probability"] >= 0.5)
+        assert row["actual_label"] == gaitpdb.parse_recording_id(row["recording_id"]).label
+        assert row["windows"] > 0 and row["batch_id"] == latest
+
+    # a second run of the prediction task upserts: still one row per recording and model run
+    ok, text = run_task("parkinson_nightly_retrain", "predict_latest_batch", date, LOGS / "task-predict-again.log")
+    assert ok, "\n".join(text.splitlines()[-30:])
+    again = cassandra_rows(names.PREDICTION_TABLE, [r["recording_id"] for r in by_model])
+    assert len([p for p in again if p["model_run"] == champion["run_id"]]) == len(recordings)
+    assert min(p["predicted_at"] for p in again if p["model_run"] == champion["run_id"]) > \
+        max(p["predicted_at"] for p in by_model)
+
+
+def test_tampered_champion_artifact_is_refused(first_run):
+    """Predictions load the champion only if its bytes match the registry's sha256."""
+    from gait_airflow.model_stages import load_champion
+    from gait_airflow.stages import hdfs_client
+    from airflow.providers.mongo.hooks.mongo import MongoHook
+
+    store = hdfs_client()
+    champion = champion_document()
+    path = champion["artifact"]["hdfs_path"]
+    with store.read(path) as reader:
+        original = reader.read()
+    store.write(path, data=original + b"tampered", overwrite=True)
+    try:
+        with MongoHook(mongo_conn_id=names.MONGO_CONN_ID) as hook, pytest.raises(ValueError, match="refusing"):
+            load_champion(store, hook)
+    finally:
+        store.write(path, data=original, overwrite=True)
+    with MongoHook(mongo_conn_id=names.MONGO_CONN_ID) as hook:
+        entry, model = load_champion(store, hook)
+    assert entry["_id"] == champion["run_id"] and hasattr(model, "predict_proba")
 
 
 def test_mongo_down_gives_a_readable_failure_and_the_retry_succeeds(first_run):

@@ -1,10 +1,14 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from include import gaitpdb
-from include.training import (TrainingDataError, Windows, classification_metrics, load_verified, serialize,
-                              train_and_evaluate)
+from include.training import (TrainingDataError, Windows, classification_metrics, fixed_k_grouped_cv,
+                              grouped_folds, knn_probabilities, load_verified, make_model, select_k, serialize,
+                              subject_level, train_and_evaluate)
 from include.windowing import recording_windows
+
+K_GRID = (1, 3, 5, 9)
 
 
 @pytest.fixture(scope="module")
@@ -12,7 +16,12 @@ def sample_windows() -> Windows:
     rows = []
     for recording_id, data in gaitpdb.iter_recordings(gaitpdb.SAMPLE_DIR):
         rows.extend(recording_windows(recording_id, data, 100))
-    return Windows.from_rows(rows)
+    return Windows.from_rows(rows, "means")
+
+
+@pytest.fixture(scope="module")
+def evaluation(sample_windows):
+    return train_and_evaluate(sample_windows, "means", K_GRID, n_splits=3, bv_rounds=3)
 
 
 def test_counts(sample_windows):
@@ -21,37 +30,102 @@ def test_counts(sample_windows):
     assert counts["subjects_per_class"] == {"control": 6, "parkinson": 6}
 
 
-def test_train_and_evaluate(sample_windows):
-    model, report = train_and_evaluate(sample_windows, k=5, n_splits=3, bv_rounds=3)
-    honest = report["evaluation"]["subject_grouped_cv"]
-    leaky = report["evaluation"]["leaky_random_split"]
-    for metrics in (honest, leaky):
+def test_report_has_window_and_subject_level_honest_figures(evaluation, sample_windows):
+    evaluation_doc = evaluation.report["evaluation"]
+    honest = evaluation_doc["subject_grouped_cv"]
+    for metrics in (honest["window"], honest["subject"], evaluation_doc["leaky_random_split"]):
         assert {"accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "confusion_matrix",
                 "tp", "tn", "fp", "fn"} <= set(metrics)
         assert metrics["tp"] + metrics["tn"] + metrics["fp"] + metrics["fn"] == metrics["n"]
         assert 0 <= metrics["accuracy"] <= 1 and 0 <= metrics["roc_auc"] <= 1
-    assert honest["n"] == 130 and honest["folds"] == 3
-    assert "leaky" in leaky["note"]
-    bv = report["evaluation"]["bias_variance"]
+    assert honest["window"]["n"] == 130 and honest["subject"]["n"] == 12 and honest["folds"] == 3
+    assert len(honest["chosen_k_per_fold"]) == 3 and set(honest["chosen_k_per_fold"]) <= set(K_GRID)
+    assert "leaky" in evaluation_doc["leaky_random_split"]["note"]
+    majority = evaluation_doc["majority_class"]
+    assert majority["subject_accuracy"] == 0.5 and majority["window_accuracy"] == pytest.approx(70 / 130)
+    bv = evaluation_doc["bias_variance"]
     assert bv["rounds"] == 3 and bv["loss"] >= 0 and bv["variance"] >= 0
-    assert model.predict(sample_windows.X[:5]).shape == (5,)
+    assert evaluation.report["model"]["k"] in K_GRID
+    assert evaluation.report["gate_score"] == honest["subject"]["roc_auc"]
+    assert evaluation.probability.shape == (130,)
+    assert evaluation.model.predict(sample_windows.X[:5]).shape == (5,)
 
 
-def test_grouped_folds_never_share_a_subject(sample_windows):
-    from sklearn.model_selection import StratifiedGroupKFold
+def test_subject_probability_is_mean_of_its_windows():
+    ids, y, p = subject_level(np.array(["b", "a", "b", "a"]), np.array([1, 0, 1, 0]), np.array([0.2, 0.4, 0.6, 0.0]))
+    assert ids.tolist() == ["a", "b"] and y.tolist() == [0, 1] and p.tolist() == pytest.approx([0.2, 0.4])
 
-    for seed in range(5):
-        folds = StratifiedGroupKFold(n_splits=3, shuffle=True, random_state=seed)
-        for train, test in folds.split(sample_windows.X, sample_windows.y, sample_windows.subjects):
-            assert not set(sample_windows.subjects[train]) & set(sample_windows.subjects[test])
+
+def test_knn_probabilities_equal_sklearn(sample_windows):
+    X, y = sample_windows.X, sample_windows.y
+    train, test = np.arange(0, 130, 2), np.arange(1, 130, 2)
+    probabilities = knn_probabilities(X[train], y[train], X[test], [1, 5, 9])
+    for k, probability in probabilities.items():
+        expected = make_model(k).fit(X[train], y[train]).predict_proba(X[test])[:, 1]
+        assert np.allclose(probability, expected)
+
+
+def test_k_is_chosen_without_the_test_subjects(sample_windows, monkeypatch):
+    """Nested CV: select_k only ever sees the outer fold's training subjects."""
+    import include.training as training
+
+    seen = []
+    original = training.select_k
+
+    def spy(X, y, subjects, *args, **kwargs):
+        seen.append(set(subjects.tolist()))
+        return original(X, y, subjects, *args, **kwargs)
+
+    monkeypatch.setattr(training, "select_k", spy)
+    result = training.nested_grouped_cv(sample_windows, K_GRID, 3, seed=1)
+    for (_train, test), subjects in zip(result["folds"], seen):
+        assert not subjects & set(sample_windows.subjects[test].tolist())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1), st.integers(1, 12)), min_size=4, max_size=40),
+       st.integers(2, 6), st.integers(0, 10_000))
+def test_grouped_folds_never_share_a_subject(subjects_spec, n_splits, seed):
+    """Property: for any subjects (each with one label and some windows), no subject is on both sides."""
+    labels = [label for label, _ in subjects_spec]
+    if len(set(labels)) < 2 or min(labels.count(0), labels.count(1)) < 2:
+        return
+    y = np.repeat(labels, [n for _, n in subjects_spec])
+    subjects = np.repeat([f"s{i}" for i in range(len(subjects_spec))], [n for _, n in subjects_spec])
+    folds = grouped_folds(y, subjects, n_splits, seed)
+    assert 2 <= len(folds) <= n_splits
+    covered = np.concatenate([test for _train, test in folds])
+    assert sorted(covered.tolist()) == list(range(len(y)))
+    for train, test in folds:
+        assert not set(subjects[train].tolist()) & set(subjects[test].tolist())
+
+
+def test_select_k_prefers_smaller_k_on_ties():
+    X = np.vstack([np.zeros((20, 2)), np.ones((20, 2)) * 10]) + np.random.default_rng(0).normal(0, 0.01, (40, 2))
+    y = np.repeat([0, 1], 20)
+    subjects = np.repeat([f"s{i}" for i in range(8)], 5)
+    k, scores = select_k(X, y, subjects, (9, 3, 5), seed=0)
+    assert all(value == 1.0 for value in scores.values()) and k == 3
+
+
+def test_fixed_k_cv_is_deterministic_on_the_same_folds(sample_windows):
+    folds = grouped_folds(sample_windows.y, sample_windows.subjects, 3, 42)
+    assert np.array_equal(fixed_k_grouped_cv(sample_windows, 5, folds), fixed_k_grouped_cv(sample_windows, 5, folds))
+
+
+def test_fingerprint_changes_with_the_data(sample_windows):
+    fewer = Windows(sample_windows.X[1:], sample_windows.y[1:], sample_windows.subjects[1:],
+                    sample_windows.recordings[1:], sample_windows.features)
+    assert fewer.fingerprint() != sample_windows.fingerprint()
 
 
 def test_refuses_one_sided_data(sample_windows):
     only_patients = sample_windows.y == 1
     data = Windows(sample_windows.X[only_patients], sample_windows.y[only_patients],
-                   sample_windows.subjects[only_patients], sample_windows.recordings[only_patients])
+                   sample_windows.subjects[only_patients], sample_windows.recordings[only_patients],
+                   sample_windows.features)
     with pytest.raises(TrainingDataError, match="subjects per class"):
-        train_and_evaluate(data)
+        train_and_evaluate(data, "means", K_GRID)
 
 
 def test_metrics_known_values():
@@ -60,9 +134,8 @@ def test_metrics_known_values():
     assert metrics["accuracy"] == 0.5 and metrics["confusion_matrix"] == {"true_control": [1, 1], "true_parkinson": [1, 1]}
 
 
-def test_artifact_checksum(sample_windows):
-    model, _ = train_and_evaluate(sample_windows, k=3, n_splits=2, bv_rounds=2)
-    blob, sha = serialize(model)
+def test_tampered_artifact_is_refused(evaluation, sample_windows):
+    blob, sha = serialize(evaluation.model)
     assert load_verified(blob, sha).predict(sample_windows.X[:3]).shape == (3,)
     tampered = blob[:-1] + bytes([blob[-1] ^ 1])
     with pytest.raises(ValueError, match="refusing"):

@@ -1,0 +1,45 @@
+"""The champion gate: a model replaces the champion only if it beats it on the same honest metric, on the same
+evaluation data. Pure decision logic; the Airflow task records both figures and the decision in MongoDB."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+PROMOTED, KEPT, FIRST, ALREADY = "promoted", "kept", "first_model", "already_champion"
+CHAMPION_DECISIONS = (PROMOTED, FIRST, ALREADY)  # the run was champion when its gate decided
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    decision: str  # promoted | kept | first_model | already_champion
+    promote: bool
+    metric: str
+    candidate_run_id: str
+    candidate_score: float | None
+    champion_run_id: str | None
+    champion_score: float | None  # the champion's recipe on the candidate's evaluation data
+    reason: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def decide(metric: str, candidate_run_id: str, candidate_score: float | None, champion_run_id: str | None,
+           champion_score: float | None) -> GateDecision:
+    """Strictly better wins; a tie or an undefined candidate score keeps the champion; no champion -> first."""
+    common = dict(metric=metric, candidate_run_id=candidate_run_id, candidate_score=candidate_score,
+                  champion_run_id=champion_run_id, champion_score=champion_score)
+    if champion_run_id is None:
+        return GateDecision(FIRST, True, reason="no champion yet: the first model becomes champion", **common)
+    if champion_run_id == candidate_run_id:
+        return GateDecision(ALREADY, False, reason="this run is already the champion (re-run)", **common)
+    if candidate_score is None:
+        return GateDecision(KEPT, False, reason=f"candidate {metric} is undefined (one class only)", **common)
+    if champion_score is None or candidate_score > champion_score:
+        return GateDecision(PROMOTED, True, reason=f"candidate {metric} {candidate_score:.4f} > champion "
+                                                   f"{_fmt(champion_score)} on the same data", **common)
+    return GateDecision(KEPT, False, reason=f"candidate {metric} {candidate_score:.4f} <= champion "
+                                            f"{_fmt(champion_score)} on the same data", **common)
+
+
+def _fmt(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.4f}"
