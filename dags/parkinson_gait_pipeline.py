@@ -76,6 +76,7 @@ with DAG(
             "--cassandra-port", "{{ conn.cassandra_default.port }}",
             "--keyspace", names.CASSANDRA_KEYSPACE, "--table", names.WINDOW_TABLE,
             "--window-size", "{{ params.window_size }}",
+            "--features-table", names.FEATURE_TABLE, "--feature-window-size", "{{ params.feature_window_size }}",
             "{{ '--include-partial' if params.include_partial_windows else '--only-complete' }}",
         ],
         conf={"spark.sql.shuffle.partitions": "4", "spark.ui.showConsoleProgress": "false"},

@@ -28,7 +28,7 @@ HDFS_BASE_DIRS = (HDFS_RAW_DIR, HDFS_DEAD_LETTER_DIR, HDFS_MANIFEST_DIR, HDFS_MO
 # Cassandra
 CASSANDRA_KEYSPACE = "parkinson"
 WINDOW_TABLE = "window_means"  # the mission's table: 18 channel means per window
-FEATURE_TABLE = "window_features"  # optional extra features per window (same key), same Spark pass
+FEATURE_TABLE = "window_features"  # gait features per window (include/features.py), same Spark pass
 PREDICTION_TABLE = "predictions"  # champion's per-recording predictions of the latest batch
 
 # MongoDB

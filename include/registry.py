@@ -24,8 +24,9 @@ class GateDecision:
 
 
 def decide(metric: str, candidate_run_id: str, candidate_score: float | None, champion_run_id: str | None,
-           champion_score: float | None) -> GateDecision:
-    """Strictly better wins; a tie or an undefined candidate score keeps the champion; no champion -> first."""
+           champion_score: float | None, champion_unavailable: str = "") -> GateDecision:
+    """Strictly better wins; a tie, an undefined score or a champion that cannot be evaluated on the same data
+    keeps the champion; no champion -> the candidate is first."""
     common = dict(metric=metric, candidate_run_id=candidate_run_id, candidate_score=candidate_score,
                   champion_run_id=champion_run_id, champion_score=champion_score)
     if champion_run_id is None:
@@ -34,7 +35,11 @@ def decide(metric: str, candidate_run_id: str, candidate_score: float | None, ch
         return GateDecision(ALREADY, False, reason="this run is already the champion (re-run)", **common)
     if candidate_score is None:
         return GateDecision(KEPT, False, reason=f"candidate {metric} is undefined (one class only)", **common)
-    if champion_score is None or candidate_score > champion_score:
+    if champion_score is None:
+        why = champion_unavailable or f"the champion's {metric} on this data is undefined"
+        return GateDecision(KEPT, False, reason=f"no comparison on the same data ({why}); the champion stays",
+                            **common)
+    if candidate_score > champion_score:
         return GateDecision(PROMOTED, True, reason=f"candidate {metric} {candidate_score:.4f} > champion "
                                                    f"{_fmt(champion_score)} on the same data", **common)
     return GateDecision(KEPT, False, reason=f"candidate {metric} {candidate_score:.4f} <= champion "

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score,
                              precision_score, recall_score, roc_auc_score)
-from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold, train_test_split
+from sklearn.model_selection import GroupShuffleSplit, StratifiedKFold, train_test_split
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -42,7 +42,7 @@ class Windows:
 
     @classmethod
     def from_rows(cls, rows: list[dict], feature_set: str = "means") -> "Windows":
-        features = FEATURE_SETS[feature_set]
+        features = FEATURE_SETS[feature_set].columns
         rows = sorted(rows, key=lambda r: (r["recording_id"], r["window_index"]))
         return cls(X=np.array([[float(r[f]) for f in features] for r in rows]).reshape(-1, len(features)),
                    y=np.array([int(r["label"]) for r in rows], dtype=int),
@@ -58,9 +58,9 @@ class Windows:
                                        "parkinson": int(len(set(self.subjects[self.y == 1])))}}
 
     def fingerprint(self) -> str:
-        """Identifies the evaluation data (which windows, which labels): two evaluations compare only if equal."""
+        """Identifies the evaluation data (which recordings, which labels): figures compare only if equal."""
         digest = hashlib.sha256()
-        for recording, label in zip(self.recordings, self.y):
+        for recording, label in sorted(set(zip(self.recordings.tolist(), self.y.tolist()))):
             digest.update(f"{recording}:{label}\n".encode())
         return digest.hexdigest()
 
@@ -105,11 +105,14 @@ def check_trainable(data: Windows, min_subjects_per_class: int = 2) -> None:
 
 def grouped_folds(y: np.ndarray, subjects: np.ndarray, n_splits: int, seed: int) -> list[tuple[np.ndarray,
                                                                                             np.ndarray]]:
-    """Stratified folds by subject (capped by the subjects of the smaller class): no subject on both sides."""
-    per_class = min(len(set(subjects[y == label])) for label in (0, 1))
-    splits = max(2, min(n_splits, per_class))
-    folds = StratifiedGroupKFold(n_splits=splits, shuffle=True, random_state=seed)
-    return list(folds.split(np.zeros(len(y)), y, subjects))
+    """Folds drawn over subjects (stratified by their label), then mapped to their windows: no subject on both
+    sides, and the same subjects fall in the same fold whatever windows (feature set, window size) they have."""
+    ids, inverse = np.unique(subjects, return_inverse=True)
+    labels = np.bincount(inverse, weights=y) / np.bincount(inverse) >= 0.5
+    splits = max(2, min(n_splits, int(labels.sum()), int((~labels).sum())))
+    folds = StratifiedKFold(n_splits=splits, shuffle=True, random_state=seed)
+    return [(np.flatnonzero(np.isin(inverse, train)), np.flatnonzero(np.isin(inverse, test)))
+            for train, test in folds.split(ids, labels)]
 
 
 def knn_probabilities(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray,
@@ -213,7 +216,8 @@ def train_and_evaluate(data: Windows, feature_set: str, k_grid: tuple[int, ...],
                   "feature_set": feature_set, "features": list(data.features), "k_grid": list(k_grid),
                   "k_selection": f"grouped {INNER_FOLDS}-fold CV on all subjects by subject-level ROC AUC",
                   "k_selection_scores": {str(key): value for key, value in inner_scores.items()}},
-        "data": {**data.counts(), "fingerprint": data.fingerprint()},
+        "data": {**data.counts(), "fingerprint": data.fingerprint(),
+                 "recording_ids": sorted(set(data.recordings.tolist()))},
         "evaluation": {
             "subject_grouped_cv": {**honest_metrics(data, nested["probability"]), "folds": len(nested["folds"]),
                                    "chosen_k_per_fold": nested["chosen_k_per_fold"],

@@ -1,9 +1,11 @@
-"""Spark job: window means of one batch, Kafka -> Cassandra.
+"""Spark job: window means (and gait features) of one batch, Kafka -> Cassandra.
 
 Reads exactly the offset range the replay task recorded in HDFS (WebHDFS), parses the readings, drops
 duplicate (recording_id, seq), and per recording computes the mean of the 18 force channels over windows
 of `--window-size` readings (window_index = seq // window_size; complete windows only unless
---include-partial). Rows are upserted into Cassandra with prepared statements and concurrent writes,
+--include-partial). From the same cached readings it computes the gait features of complete windows of
+`--feature-window-size` readings into their own table (definitions and numpy reference:
+include/features.py). Rows are upserted into Cassandra with prepared statements and concurrent writes,
 one session per partition. Self-contained: no imports from Airflow or the project.
 """
 from __future__ import annotations
@@ -17,6 +19,9 @@ import urllib.request
 from datetime import datetime, timezone
 
 CHANNELS = [f"l{i}" for i in range(1, 9)] + [f"r{i}" for i in range(1, 9)] + ["left_total", "right_total"]
+STANCE_FRACTION, EPS = 0.05, 1e-9
+SENSOR_Y = [-1.0, -0.5, -0.5, 0.0, 0.0, 0.5, 0.5, 1.0]  # heel .. toe
+HEEL, MIDFOOT, TOE = (0,), (3, 4), (6, 7)
 RECORDING_ID = r"^(Ga|Ju|Si)(Co|Pt)(\d{2})_(\d{2})$"
 
 
@@ -33,6 +38,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--keyspace", default="parkinson")
     p.add_argument("--table", default="window_means")
     p.add_argument("--window-size", type=int, default=100)
+    p.add_argument("--features-table", default="window_features")
+    p.add_argument("--feature-window-size", type=int, default=300, help="0 = do not compute gait features")
     partial = p.add_mutually_exclusive_group()
     partial.add_argument("--include-partial", dest="include_partial", action="store_true",
                          help="also store each recording's last, incomplete window")
@@ -41,6 +48,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.window_size < 1:
         p.error("--window-size must be >= 1")
+    if args.feature_window_size and args.feature_window_size < 2:
+        p.error("--feature-window-size must be >= 2 (or 0 to skip)")
     return args
 
 
@@ -76,7 +85,7 @@ def cassandra_cluster(args: argparse.Namespace):
     return Cluster(args.cassandra_hosts.split(","), port=args.cassandra_port, auth_provider=auth)
 
 
-def clear_recordings(args: argparse.Namespace, recordings: list[str]) -> None:
+def clear_recordings(args: argparse.Namespace, tables: list[str], recordings: list[str]) -> None:
     """Delete the batch's recordings' partitions first, so a re-run with another window size or without
     partial windows leaves no stale window behind (the upserts then replace everything)."""
     from cassandra.concurrent import execute_concurrent_with_args
@@ -84,13 +93,14 @@ def clear_recordings(args: argparse.Namespace, recordings: list[str]) -> None:
     cluster = cassandra_cluster(args)
     try:
         session = cluster.connect(args.keyspace)
-        statement = session.prepare(f"DELETE FROM {args.table} WHERE recording_id = ?")
-        execute_concurrent_with_args(session, statement, [(r,) for r in recordings], raise_on_first_error=True)
+        for table in tables:
+            statement = session.prepare(f"DELETE FROM {table} WHERE recording_id = ?")
+            execute_concurrent_with_args(session, statement, [(r,) for r in recordings], raise_on_first_error=True)
     finally:
         cluster.shutdown()
 
 
-def write_partition(rows, args: argparse.Namespace, batch_id: str, columns: list[str]):
+def write_partition(rows, args: argparse.Namespace, table: str, batch_id: str, columns: list[str]):
     """foreachPartition body: upsert one partition's windows with a prepared statement."""
     from cassandra.concurrent import execute_concurrent_with_args
 
@@ -102,7 +112,7 @@ def write_partition(rows, args: argparse.Namespace, batch_id: str, columns: list
         session = cluster.connect(args.keyspace)
         all_columns = columns + ["batch_id", "written_at"]
         statement = session.prepare(
-            f"INSERT INTO {args.table} ({', '.join(all_columns)}) VALUES ({', '.join('?' * len(all_columns))})")
+            f"INSERT INTO {table} ({', '.join(all_columns)}) VALUES ({', '.join('?' * len(all_columns))})")
         now = datetime.now(timezone.utc)
         params = [tuple(row[c] for c in columns) + (batch_id, now) for row in rows]
         for ok, result in execute_concurrent_with_args(session, statement, params,
@@ -113,9 +123,79 @@ def write_partition(rows, args: argparse.Namespace, batch_id: str, columns: list
         cluster.shutdown()
 
 
+def gait_features(readings, window_size: int, F, W):
+    """Gait features of complete windows (see include/features.py): body load B per recording (mean total
+    force of all its readings), stance = foot force > STANCE_FRACTION * B, previous reading by seq."""
+    by_seq = W.partitionBy("recording_id").orderBy("seq")
+    loads = readings.groupBy("recording_id").agg(F.avg(F.col("left_total") + F.col("right_total")).alias("body_load"))
+    rows = (readings.join(loads, "recording_id")
+            .withColumn("window_index", (F.col("seq") / window_size).cast("long").cast("int"))
+            .withColumn("threshold", F.col("body_load") * STANCE_FRACTION))
+    for side, total in (("l", "left_total"), ("r", "right_total")):
+        force, sensors = F.col(total), F.col("left" if side == "l" else "right")
+        rows = (rows
+                .withColumn(f"on_{side}", force > F.col("threshold"))
+                .withColumn(f"previous_{side}", F.lag(total).over(by_seq))
+                .withColumn(f"cop_{side}", sum(sensors[i] * y for i, y in enumerate(SENSOR_Y))
+                            / F.greatest(force, F.lit(EPS))))
+    aggregates = [F.count("*").alias("n_rows"), F.min_by("t", "seq").alias("t_start"),
+                  F.max_by("t", "seq").alias("t_end")]
+    for side, total in (("l", "left_total"), ("r", "right_total")):
+        force, sensors, on = F.col(total), F.col("left" if side == "l" else "right"), F.col(f"on_{side}")
+        previous = F.coalesce(F.col(f"previous_{side}"), F.lit(float("inf")))
+        increment = force - F.coalesce(F.col(f"previous_{side}"), force)
+        stance_load = F.sum(F.when(on, force).otherwise(0.0)) + EPS
+
+        def share(which, sensors=sensors, on=on, stance_load=stance_load):
+            return F.sum(F.when(on, sum(sensors[i] for i in which)).otherwise(0.0)) / stance_load
+
+        aggregates += [
+            F.avg(on.cast("double")).alias(f"stance_{side}"),
+            (F.avg(force) / F.first("body_load")).alias(f"load_mean_{side}"),
+            (F.stddev_samp(force) / F.first("body_load")).alias(f"load_std_{side}"),
+            (F.max(force) / F.first("body_load")).alias(f"load_peak_{side}"),
+            (F.stddev_samp(force) / (F.avg(force) + EPS)).alias(f"load_cv_{side}"),
+            (F.sum((on & (previous <= F.col("threshold"))).cast("double")) * (100.0 / window_size))
+            .alias(f"strikes_{side}"),
+            (F.avg(F.greatest(increment, F.lit(0.0))) / F.first("body_load")).alias(f"loading_rate_{side}"),
+            share(HEEL).alias(f"heel_share_{side}"), share(MIDFOOT).alias(f"midfoot_share_{side}"),
+            share(TOE).alias(f"toe_share_{side}"),
+            F.coalesce(F.avg(F.when(on, F.col(f"cop_{side}"))), F.lit(0.0)).alias(f"cop_y_mean_{side}"),
+            F.coalesce(F.stddev_samp(F.when(on, F.col(f"cop_{side}"))), F.lit(0.0)).alias(f"cop_y_std_{side}"),
+        ]
+    total = F.col("left_total") + F.col("right_total")
+    aggregates += [
+        F.avg((F.col("on_l") & F.col("on_r")).cast("double")).alias("double_support"),
+        F.avg((~F.col("on_l") & ~F.col("on_r")).cast("double")).alias("no_support"),
+        (F.stddev_samp(total) / F.first("body_load")).alias("total_std"),
+        (F.max(total) / F.first("body_load")).alias("total_max"),
+        (F.min(total) / F.first("body_load")).alias("total_min"),
+        F.first("body_load").alias("body_load"),
+    ]
+    features = (rows.groupBy("recording_id", "window_index").agg(*aggregates)
+                .where(F.col("n_rows") == window_size)
+                .withColumn("asym_load", F.abs(F.col("load_mean_l") - F.col("load_mean_r"))
+                            / (F.col("load_mean_l") + F.col("load_mean_r") + EPS))
+                .withColumn("asym_peak", F.abs(F.col("load_peak_l") - F.col("load_peak_r"))
+                            / (F.col("load_peak_l") + F.col("load_peak_r") + EPS))
+                .withColumn("asym_stance", F.abs(F.col("stance_l") - F.col("stance_r")))
+                .withColumn("subject_id", F.split("recording_id", "_")[0])
+                .withColumn("label", F.when(F.regexp_extract("recording_id", RECORDING_ID, 2) == "Pt", 1)
+                            .otherwise(0))
+                .withColumn("window_size", F.lit(window_size)))
+    names = [f"{name}_{side}" for side in ("l", "r") for name in
+             ("stance", "load_mean", "load_std", "load_peak", "load_cv", "strikes", "loading_rate", "heel_share",
+              "midfoot_share", "toe_share", "cop_y_mean", "cop_y_std")]
+    names += ["asym_load", "asym_peak", "asym_stance", "double_support", "no_support", "total_std", "total_max",
+              "total_min"]
+    columns = ["recording_id", "window_index", "window_size", "subject_id", "label", "t_start", "t_end",
+               "body_load", *names]
+    return features.select(*columns), columns
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    from pyspark.sql import SparkSession, functions as F, types as T
+    from pyspark.sql import SparkSession, Window as W, functions as F, types as T
 
     began = time.time()
     offsets = json.loads(webhdfs(args.webhdfs_url, args.webhdfs_user, args.offsets_manifest, "OPEN"))
@@ -170,11 +250,22 @@ def main(argv: list[str] | None = None) -> int:
         windows = windows.select(*columns).cache()
         summary["windows_written"] = windows.count()
         summary["recordings"] = windows.select("recording_id").distinct().count()
+        tables = [args.table]
+        if args.feature_window_size:
+            features, feature_columns = gait_features(readings, args.feature_window_size, F, W)
+            features = features.cache()
+            summary["feature_windows_written"] = features.count()
+            summary["feature_window_size"] = args.feature_window_size
+            tables.append(args.features_table)
         batch_id = args.batch_id
-        clear_recordings(args, offsets["recordings"])
-        windows.foreachPartition(lambda rows: write_partition(rows, args, batch_id, columns))
+        clear_recordings(args, tables, offsets["recordings"])
+        windows.foreachPartition(lambda rows: write_partition(rows, args, args.table, batch_id, columns))
+        if args.feature_window_size:
+            features.foreachPartition(lambda rows: write_partition(rows, args, args.features_table, batch_id,
+                                                                   feature_columns))
     else:
-        summary.update(kafka_messages_read=0, distinct_readings=0, windows_written=0, recordings=0)
+        summary.update(kafka_messages_read=0, distinct_readings=0, windows_written=0, recordings=0,
+                       feature_windows_written=0)
     summary["seconds"] = round(time.time() - began, 2)
     webhdfs(args.webhdfs_url, args.webhdfs_user, args.summary_path, "CREATE", "PUT", json.dumps(summary).encode())
     print("WINDOW_MEANS_SUMMARY " + json.dumps(summary), flush=True)

@@ -17,8 +17,7 @@ from gait_airflow.stages import (cassandra_session, hdfs_client, read_json, repo
                                  spark_summary_path)
 from include import names
 from include.capture import read_manifest, write_atomically
-from include.features import FEATURE_SETS, feature_columns
-from include.gaitpdb import CHANNELS
+from include.features import FEATURE_SETS
 from include.registry import CHAMPION_DECISIONS, decide
 from include.replay import offsets_manifest_path
 
@@ -42,25 +41,12 @@ def plot_path(run_id: str, name: str) -> str:
 
 # --- windows from Cassandra ------------------------------------------------------------------------------
 
-def load_windows(session, window_size: int, recordings: list[str] | None, feature_sets: list[str]) -> list[dict]:
-    """Window rows (means, plus the window_features columns the feature sets need), all or some recordings."""
-    from include.training import TrainingDataError
-
-    rows = _select(session, names.WINDOW_TABLE,
-                   ["recording_id", "window_index", "window_size", "subject_id", "label", *CHANNELS], recordings)
-    rows = [row for row in rows if row["window_size"] == window_size]
-    extra = sorted({c for s in feature_sets for c in feature_columns(s)})
-    if extra:
-        features = {(r["recording_id"], r["window_index"]): r for r in
-                    _select(session, names.FEATURE_TABLE, ["recording_id", "window_index", "window_size", *extra],
-                            recordings) if r["window_size"] == window_size}
-        missing = [row for row in rows if (row["recording_id"], row["window_index"]) not in features]
-        if missing:
-            raise TrainingDataError(f"{len(missing)} windows (e.g. {missing[0]['recording_id']}) have no row in "
-                                    f"{names.FEATURE_TABLE} for window_size {window_size}: re-run spark_window_means")
-        for row in rows:
-            row.update({c: features[(row["recording_id"], row["window_index"])][c] for c in extra})
-    return rows
+def load_windows(session, feature_set: str, window_size: int, recordings: list[str] | None) -> list[dict]:
+    """Windows of a feature set's table and window size (all recordings, or the given ones' partitions)."""
+    spec = FEATURE_SETS[feature_set]
+    rows = _select(session, spec.table, ["recording_id", "window_index", "window_size", "subject_id", "label",
+                                         *spec.columns], recordings)
+    return [row for row in rows if row["window_size"] == window_size]
 
 
 def _select(session, table: str, columns: list[str], recordings: list[str] | None) -> list[dict]:
@@ -91,12 +77,20 @@ def _training_recordings(store, batch: str, scope: str) -> tuple[list[str] | Non
     return list(capture_manifest["recordings"]), lineage
 
 
-def _windows(params: dict, recordings: list[str] | None, feature_sets: list[str]) -> list[dict]:
+def _windows(params: dict, recordings: list[str] | None, feature_set: str) -> list[dict]:
+    from include.training import TrainingDataError
+
+    window_size = params[FEATURE_SETS[feature_set].window_param]
     session = cassandra_session()
     try:
-        return load_windows(session, params["window_size"], recordings, feature_sets)
+        rows = load_windows(session, feature_set, window_size, recordings)
     finally:
         session.cluster.shutdown()
+    if not rows:
+        raise TrainingDataError(f"no windows of size {window_size} in {names.CASSANDRA_KEYSPACE}."
+                                f"{FEATURE_SETS[feature_set].table} for feature set {feature_set!r}: run "
+                                "spark_window_means with that window size first")
+    return rows
 
 
 # --- train ------------------------------------------------------------------------------------------------
@@ -111,7 +105,7 @@ def train(batch: str, dag_id: str, params: dict, scope: str) -> dict:
     run_id = training_run_id(dag_id, batch)
     recordings, lineage = _training_recordings(store, batch, scope)
     feature_set = params["feature_set"]
-    data = Windows.from_rows(_windows(params, recordings, [feature_set]), feature_set)
+    data = Windows.from_rows(_windows(params, recordings, feature_set), feature_set)
     log.info("train: %d windows of %d recordings, %d subjects, feature set %s (%d features)", len(data.y),
              len(set(data.recordings)), len(set(data.subjects)), feature_set, len(data.features))
     result = train_and_evaluate(data, feature_set, tuple(params["knn_k_grid"]), params["cv_folds"],
@@ -132,8 +126,8 @@ def train(batch: str, dag_id: str, params: dict, scope: str) -> dict:
     for name, png in plots.items():
         write_atomically(store, f"{directory}/plots", f"{name}.png", png)
     report.update(_id=run_id, dag_id=dag_id, batch_id=batch, lineage=lineage,
-                  params={k: params[k] for k in ("window_size", "feature_set", "knn_k_grid", "cv_folds",
-                                                 "bias_variance_rounds", "seed")},
+                  params={k: params[k] for k in ("window_size", "feature_window_size", "feature_set", "knn_k_grid",
+                                                 "cv_folds", "bias_variance_rounds", "seed")},
                   artifact={"hdfs_path": f"{directory}/model.pkl", "sha256": sha256, "bytes": len(blob),
                             "format": "pickle (sklearn Pipeline)"},
                   plots={name: plot_path(run_id, name) for name in plots},
@@ -201,23 +195,26 @@ def champion_gate(batch: str, dag_id: str) -> dict:
     report = _report(store, run_id)
     with _mongo_errors(), _mongo() as hook:
         current = champion(hook)
-    champion_score = None
-    evaluated_on = None
+    champion_score, evaluated_on, unavailable = None, None, ""
     if current and current["run_id"] != run_id:
-        recordings, _ = _training_recordings(store, batch, report["lineage"]["scope"])
-        champion_set = current["feature_set"] if current["feature_set"] in FEATURE_SETS else "means"
-        rows = _windows(report["params"], recordings, [report["params"]["feature_set"], champion_set])
-        data = Windows.from_rows(rows, champion_set)
-        if data.fingerprint() != report["data"]["fingerprint"]:
-            raise TrainingDataError(f"the windows changed since {run_id} was trained (another Spark run?): "
-                                    "re-run train_knn, then this gate, so both figures use the same data")
-        folds = grouped_folds(data.y, data.subjects, report["params"]["cv_folds"], report["seed"])
-        champion_score = subject_auc(data.y, data.subjects, fixed_k_grouped_cv(data, current["k"], folds))
-        evaluated_on = {"windows": len(data.y), "fingerprint": report["data"]["fingerprint"],
-                        "folds": len(folds), "champion_recipe": {"feature_set": champion_set, "k": current["k"],
-                                                                 "window_size_when_trained": current["window_size"]}}
+        recordings = report["data"]["recording_ids"]  # the candidate's evaluation recordings
+        champion_set, window_size = current["feature_set"], current["window_size"]  # the champion's recipe
+        recipe = {"feature_set": champion_set, "k": current["k"], "window_size": window_size}
+        try:
+            rows = _windows({FEATURE_SETS[champion_set].window_param: window_size}, recordings, champion_set)
+            data = Windows.from_rows(rows, champion_set)
+            if data.fingerprint() != report["data"]["fingerprint"]:
+                raise TrainingDataError(f"its windows ({champion_set}, size {window_size}) do not cover the same "
+                                        "recordings")
+        except TrainingDataError as exc:
+            unavailable = f"champion recipe {recipe}: {exc}"
+        else:
+            folds = grouped_folds(data.y, data.subjects, report["params"]["cv_folds"], report["seed"])
+            champion_score = subject_auc(data.y, data.subjects, fixed_k_grouped_cv(data, current["k"], folds))
+            evaluated_on = {"windows": len(data.y), "subjects": int(len(set(data.subjects))), "folds": len(folds),
+                            "fingerprint": report["data"]["fingerprint"], "champion_recipe": recipe}
     decision = decide(GATE_METRIC, run_id, report["gate_score"], current["run_id"] if current else None,
-                      champion_score)
+                      champion_score, unavailable)
     gate = {**decision.as_dict(), "evaluated_on": evaluated_on, "decided_at": datetime.now(timezone.utc).isoformat()}
     with _mongo_errors(), _mongo() as hook:
         if decision.promote:
@@ -240,7 +237,8 @@ def _replace_champion(hook, current: dict | None, run_id: str, report: dict, gat
     document = {"_id": names.CHAMPION_ID, "run_id": run_id, "metric": gate["metric"], "score": gate["candidate_score"],
                 "previous_run_id": current["run_id"] if current else None,
                 "previous_score_on_same_data": gate["champion_score"], "feature_set": report["model"]["feature_set"],
-                "k": report["model"]["k"], "window_size": report["params"]["window_size"],
+                "k": report["model"]["k"],
+                "window_size": report["params"][FEATURE_SETS[report["model"]["feature_set"]].window_param],
                 "artifact": report["artifact"], "reason": gate["reason"], "promoted_at": gate["decided_at"]}
     if current is None:
         from pymongo.errors import DuplicateKeyError
@@ -314,11 +312,8 @@ def predict_latest_batch() -> dict:
         entry, model = load_champion(store, hook)
     recordings = list(read_manifest(store, batch)["recordings"])
     feature_set = entry["model"]["feature_set"]
-    rows = _windows({"window_size": entry["params"]["window_size"]}, recordings, [feature_set])
-    if not rows:
-        raise LookupError(f"batch {batch} has no windows of size {entry['params']['window_size']} (the champion's); "
-                          "re-run its spark_window_means with that window size")
-    data = Windows.from_rows(rows, feature_set)
+    window_size = entry["params"][FEATURE_SETS[feature_set].window_param]
+    data = Windows.from_rows(_windows(entry["params"], recordings, feature_set), feature_set)
     ids, actual, probability = subject_level(data.recordings, data.y, model.predict_proba(data.X)[:, 1])
     windows = dict(zip(*np.unique(data.recordings, return_counts=True)))
     threshold = PREDICTION_THRESHOLD
@@ -333,7 +328,7 @@ def predict_latest_batch() -> dict:
         for recording, y, p in zip(ids, actual, probability):
             session.execute(statement, (str(recording), entry["_id"], batch, str(subjects[recording]), float(p),
                                         int(p >= threshold), int(y), float(threshold), int(windows[recording]),
-                                        int(entry["params"]["window_size"]), feature_set, now))
+                                        int(window_size), feature_set, now))
     finally:
         session.cluster.shutdown()
     correct = int(((probability >= threshold).astype(int) == actual).sum())

@@ -8,10 +8,16 @@ from include.features import FEATURE_SETS
 TRAINING_PARAMS = {
     "window_size": Param(100, type="integer", minimum=2, maximum=10_000, title="Window size (readings)",
                          description="Readings per window: window_index = seq // window_size (100 = 1 s at 100 Hz)."),
+    "feature_window_size": Param(300, type="integer", minimum=10, maximum=10_000,
+                                 title="Gait-feature window size (readings)",
+                                 description="Readings per window of the window_features table (300 = 3 s: whole "
+                                             "strides); used by feature_set=gait."),
     "feature_set": Param("means", type="string", enum=list(FEATURE_SETS), title="Feature set",
-                         description="means = the 18 window means (window_means table); the other sets add "
-                                     "columns of the window_features table (same Spark pass)."),
-    "knn_k_grid": Param([1, 3, 5, 9, 15, 25, 41, 61], type="array", items={"type": "integer", "minimum": 1, "maximum": 501},
+                         description="means = the 18 window means (window_means table); gait = normalised "
+                                     "stance, load, strike, centre-of-pressure and asymmetry features "
+                                     "(window_features table, same Spark pass; see include/features.py)."),
+    "knn_k_grid": Param([1, 3, 5, 9, 15, 25, 41, 61, 121, 241, 481], type="array",
+                        items={"type": "integer", "minimum": 1, "maximum": 1001},
                         minItems=1, maxItems=20, title="KNN neighbours (k) to choose from",
                         description="k is chosen by nested subject-grouped CV among these (never on a test fold)."),
     "cv_folds": Param(5, type="integer", minimum=2, maximum=20, title="Grouped CV folds",

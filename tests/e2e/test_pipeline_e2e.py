@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from include import gaitpdb, names
+from include.features import GAIT_FEATURES, recording_feature_windows
 from include.plots import HEIGHT, WIDTH, png_size
 from include.windowing import recording_windows
 from scripts.demo import run_dag, run_task
@@ -171,6 +172,22 @@ def test_every_cassandra_window_equals_the_numpy_reference(first_run):
             assert got[field] == pytest.approx(want[field], abs=1e-6), (key, field)
 
 
+def test_every_cassandra_feature_window_equals_the_numpy_reference(first_run):
+    expected = {}
+    for recording_id, rows in gaitpdb.iter_recordings(gaitpdb.SAMPLE_DIR):
+        for window in recording_feature_windows(recording_id, rows, 300):
+            expected[(recording_id, window["window_index"])] = window
+    stored = {(r["recording_id"], r["window_index"]): r
+              for r in cassandra_rows(names.FEATURE_TABLE, sorted({k[0] for k in expected}))}
+    assert set(stored) == set(expected) and len(stored) == 39  # 3 complete 300-row windows per recording
+    for key, want in expected.items():
+        got = stored[key]
+        assert got["batch_id"] == batch() and got["window_size"] == 300
+        assert (got["subject_id"], got["label"]) == (want["subject_id"], want["label"])
+        for field in ("t_start", "t_end", "body_load", *GAIT_FEATURES):
+            assert got[field] == pytest.approx(want[field], rel=1e-6, abs=1e-9), (key, field)
+
+
 def test_metrics_document_has_every_field(first_run):
     from gait_airflow.stages import hdfs_client
 
@@ -253,14 +270,22 @@ def test_nightly_retrain_gates_and_predicts_the_latest_batch(first_run):
     from include.capture import read_manifest
 
     date = LOGICAL_DATE + timedelta(days=1)
-    ok, text = run_dag("parkinson_nightly_retrain", date, {"bias_variance_rounds": 3, "cv_folds": 3},
-                       LOGS / "nightly.log")
+    champion_before = champion_document()  # the main DAG's first run made one (the first model, in CI)
+    ok, text = run_dag("parkinson_nightly_retrain", date, {"bias_variance_rounds": 3, "cv_folds": 3,
+                                                           "feature_set": "gait"}, LOGS / "nightly.log")
     assert ok, "\n".join(text.splitlines()[-30:])
     run_id = f"parkinson_nightly_retrain__{batch_id(date, '')}"
     docs = metrics_documents(run_id)
-    assert len(docs) == 1 and docs[0]["lineage"]["scope"] == "all" and docs[0]["data"]["windows"] >= 130
-    assert docs[0]["gate"]["decision"] in ("first_model", "promoted", "kept")
+    assert len(docs) == 1 and docs[0]["lineage"]["scope"] == "all" and docs[0]["data"]["windows"] >= 39
+    assert docs[0]["model"]["feature_set"] == "gait" and len(docs[0]["model"]["features"]) == 32
+    gate = docs[0]["gate"]
+    assert gate["decision"] in ("promoted", "kept") and gate["champion_run_id"] == champion_before["run_id"]
+    if gate["champion_score"] is not None:  # the champion's recipe re-scored on the candidate's recordings
+        assert gate["evaluated_on"]["champion_recipe"]["feature_set"] == champion_before["feature_set"]
+        assert gate["evaluated_on"]["fingerprint"] == docs[0]["data"]["fingerprint"]
+        assert (gate["decision"] == "promoted") == (gate["candidate_score"] > gate["champion_score"])
     champion = champion_document()
+    assert champion["run_id"] == (run_id if gate["promote"] else champion_before["run_id"])
     store = hdfs_client()
     latest = latest_scored_batch(store)  # this session's batch in CI; a later one may exist locally
     recordings = sorted(read_manifest(store, latest)["recordings"])

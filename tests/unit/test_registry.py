@@ -15,7 +15,7 @@ def test_first_model_becomes_champion():
     (0.80, 0.80, KEPT),  # a tie keeps the champion
     (0.79, 0.80, KEPT),
     (None, 0.80, KEPT),  # undefined candidate score never wins
-    (0.70, None, PROMOTED),  # the champion's recipe is undefined on this data
+    (0.70, None, KEPT),  # the champion's recipe cannot be evaluated on this data: no comparison, no promotion
 ])
 def test_strictly_better_wins(candidate, champion, expected):
     decision = decide(METRIC, "new", candidate, "old", champion)

@@ -113,10 +113,23 @@ def test_fixed_k_cv_is_deterministic_on_the_same_folds(sample_windows):
     assert np.array_equal(fixed_k_grouped_cv(sample_windows, 5, folds), fixed_k_grouped_cv(sample_windows, 5, folds))
 
 
-def test_fingerprint_changes_with_the_data(sample_windows):
-    fewer = Windows(sample_windows.X[1:], sample_windows.y[1:], sample_windows.subjects[1:],
-                    sample_windows.recordings[1:], sample_windows.features)
+def test_fingerprint_identifies_the_recordings(sample_windows):
+    other = sample_windows.recordings != sample_windows.recordings[0]
+    fewer = Windows(sample_windows.X[other], sample_windows.y[other], sample_windows.subjects[other],
+                    sample_windows.recordings[other], sample_windows.features)
     assert fewer.fingerprint() != sample_windows.fingerprint()
+    half = np.arange(0, 130, 2)  # other windows of the same recordings (e.g. another window size)
+    same = Windows(sample_windows.X[half], sample_windows.y[half], sample_windows.subjects[half],
+                   sample_windows.recordings[half], sample_windows.features)
+    assert same.fingerprint() == sample_windows.fingerprint()
+
+
+def test_folds_depend_on_subjects_not_on_windows(sample_windows):
+    half = np.arange(0, 130, 2)
+    all_windows = grouped_folds(sample_windows.y, sample_windows.subjects, 3, 7)
+    fewer_windows = grouped_folds(sample_windows.y[half], sample_windows.subjects[half], 3, 7)
+    for (_, test_all), (_, test_half) in zip(all_windows, fewer_windows):
+        assert set(sample_windows.subjects[test_all]) == set(sample_windows.subjects[half][test_half])
 
 
 def test_refuses_one_sided_data(sample_windows):
