@@ -21,12 +21,13 @@ sys.path.insert(0, str(ROOT))
 
 from include import gaitpdb  # noqa: E402
 from include.features import FEATURE_SETS, recording_feature_windows  # noqa: E402
-from include.training import Windows, train_and_evaluate  # noqa: E402
+from include.training import Windows, leaky_random_split, train_and_evaluate  # noqa: E402
 from include.windowing import recording_windows  # noqa: E402
 
 FULL_DATA = ROOT / ".local" / "gaitpdb" / "gaitpdb-1.0.0"
 K_GRID = (1, 3, 5, 9, 15, 25, 41, 61, 121, 241, 481)  # the DAG's default (plugins/gait_airflow/params.py)
 RECIPES = (("means", 100), ("gait", 300))  # (feature set, window size): the DAG's defaults
+TUTORIAL_K = 5  # the original tutorial: KNN k=5 on 100-row window means, random window split
 
 
 def window_rows(folder: Path, feature_set: str, window_size: int) -> list[dict]:
@@ -55,11 +56,13 @@ def main(argv: list[str] | None = None) -> int:
         began = time.monotonic()
         report = train_and_evaluate(data, feature_set, K_GRID, args.folds, args.bias_variance_rounds, args.seed).report
         seconds = time.monotonic() - began
+        print(f"{feature_set}: {len(data.y)} windows, train+evaluate {seconds:.1f} s", flush=True)
         honest, evaluation = report["evaluation"]["subject_grouped_cv"], report["evaluation"]
         results.append({
             "feature_set": feature_set, "window_size": window_size, "features": len(data.features),
             "windows": len(data.y), "subjects": report["data"]["subjects"], "k": report["model"]["k"],
             "chosen_k_per_fold": honest["chosen_k_per_fold"],
+            "tutorial_leaky_window": _pick(leaky_random_split(data, TUTORIAL_K, args.seed)),
             "leaky_window": _pick(evaluation["leaky_random_split"]), "honest_window": _pick(honest["window"]),
             "honest_subject": _pick(honest["subject"]), "majority": evaluation["majority_class"],
             "bias_variance": evaluation["bias_variance"], "windowing_seconds": round(windowed, 1),
@@ -67,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         })
     print(f"{'features':<8} {'win':>4} {'windows':>7} {'k':>4}  {'level':<22} {'acc':>6} {'bal':>6} {'F1':>6} {'AUC':>6}")
     for r in results:
-        rows = (("leaky random split, win", r["leaky_window"]), ("honest grouped, window", r["honest_window"]),
+        rows = ((f"leaky split k={TUTORIAL_K}, win", r["tutorial_leaky_window"]),
+                ("leaky random split, win", r["leaky_window"]), ("honest grouped, window", r["honest_window"]),
                 ("honest grouped, subject", r["honest_subject"]))
         for i, (level, m) in enumerate(rows):
             head = f"{r['feature_set']:<8} {r['window_size']:>4} {r['windows']:>7} {r['k']:>4}" if i == 0 else " " * 26

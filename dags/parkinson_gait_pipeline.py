@@ -1,4 +1,5 @@
-"""MQTT -> HDFS -> Kafka -> Spark window means -> Cassandra -> KNN -> MongoDB, for one batch (the run's date)."""
+"""MQTT -> HDFS -> Kafka -> Spark window means -> Cassandra -> KNN -> MongoDB -> champion gate, for one batch
+(the run's date)."""
 from __future__ import annotations
 
 from datetime import datetime

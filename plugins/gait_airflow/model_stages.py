@@ -18,13 +18,13 @@ from gait_airflow.stages import (cassandra_session, hdfs_client, read_json, repo
 from include import names
 from include.capture import read_manifest, write_atomically
 from include.features import FEATURE_SETS
-from include.registry import CHAMPION_DECISIONS, decide
+from include.registry import ALREADY, CHAMPION_DECISIONS, decide
 from include.replay import offsets_manifest_path
 
 log = logging.getLogger(__name__)
 
 HISTORY_RUNS = 30  # runs shown in the metrics-history plot
-PREDICTION_THRESHOLD = 0.5  # a recording is labelled Parkinson's when its mean window probability reaches it
+PREDICTION_THRESHOLD = 0.5  # as in the evaluation: Parkinson's when the recording's mean window probability >= 0.5
 
 
 def training_run_id(dag_id: str, batch: str) -> str:
@@ -215,9 +215,12 @@ def champion_gate(batch: str, dag_id: str) -> dict:
                             "fingerprint": report["data"]["fingerprint"], "champion_recipe": recipe}
     decision = decide(GATE_METRIC, run_id, report["gate_score"], current["run_id"] if current else None,
                       champion_score, unavailable)
-    gate = {**decision.as_dict(), "evaluated_on": evaluated_on, "decided_at": datetime.now(timezone.utc).isoformat()}
+    # a re-run of the champion's own run that re-trained it: the champion entry follows its new artifact
+    refreshed = decision.decision == ALREADY and current["artifact"]["sha256"] != report["artifact"]["sha256"]
+    gate = {**decision.as_dict(), "evaluated_on": evaluated_on, "artifact_refreshed": refreshed,
+            "decided_at": datetime.now(timezone.utc).isoformat()}
     with _mongo_errors(), _mongo() as hook:
-        if decision.promote:
+        if decision.promote or refreshed:
             _replace_champion(hook, current, run_id, report, gate)
         hook.update_one(names.METRICS_COLLECTION, {"_id": run_id}, {"$set": {"gate": gate}}, mongo_db=names.MONGO_DB)
         history = _history(hook)
@@ -294,6 +297,9 @@ def load_champion(store, hook) -> tuple[dict, object]:
     entry = hook.find(names.METRICS_COLLECTION, {"_id": current["run_id"]}, find_one=True, mongo_db=names.MONGO_DB)
     if entry is None:
         raise LookupError(f"champion {current['run_id']} has no registry entry in {names.METRICS_COLLECTION}")
+    if entry["artifact"]["sha256"] != current["artifact"]["sha256"]:
+        raise ValueError(f"champion {current['run_id']}'s registry entry names another artifact than the one "
+                         "promoted (re-trained?); refusing to load it: re-run its champion_gate")
     with store.read(entry["artifact"]["hdfs_path"]) as reader:
         blob = reader.read()
     return entry, load_verified(blob, entry["artifact"]["sha256"])

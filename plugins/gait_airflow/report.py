@@ -36,7 +36,8 @@ def format_summary(summary: dict) -> str:
         f"  kafka      {kafka.get('messages', 0):>9,} messages on {kafka.get('topic')} offsets {kafka.get('partitions')}",
         f"  spark      {spark.get('windows_written', 0):>9,} windows of {spark.get('recordings', 0)} recordings "
         f"(window {spark.get('window_size')}) -> cassandra {names.CASSANDRA_KEYSPACE}.{names.WINDOW_TABLE} "
-        f"in {spark.get('seconds')}s",
+        f"in {spark.get('seconds')}s; {spark.get('feature_windows_written', 0):,} gait-feature windows "
+        f"(window {spark.get('feature_window_size')}) -> {names.CASSANDRA_KEYSPACE}.{names.FEATURE_TABLE}",
     ]
     if metrics:
         evaluation, model = metrics["evaluation"], metrics["model"]

@@ -233,7 +233,9 @@ def test_gate_recorded_its_decision(first_run):
         assert champion["run_id"] == doc["_id"] and champion["artifact"]["sha256"] == doc["artifact"]["sha256"]
     else:
         assert champion["run_id"] == gate["champion_run_id"] != doc["_id"]
-        assert gate["champion_score"] is not None and gate["evaluated_on"]["windows"] == 130
+        # the champion's recipe re-scored on this run's 13 recordings (12 subjects), whatever its feature set
+        assert gate["champion_score"] is not None and gate["evaluated_on"]["subjects"] == 12
+        assert gate["evaluated_on"]["fingerprint"] == doc["data"]["fingerprint"]
 
 
 def test_second_run_of_the_same_batch_duplicates_nothing(first_run):
@@ -293,7 +295,7 @@ def test_nightly_retrain_gates_and_predicts_the_latest_batch(first_run):
     by_model = [p for p in predictions if p["model_run"] == champion["run_id"]]
     assert len(by_model) == len(recordings)
     for row in by_model:
-        assert 0 <= row["probability"] <= 1 and row["label"] == int(row["probability"] >= 0.5)
+        assert 0 <= row["probability"] <= 1 and row["label"] == int(row["probability"] >= row["threshold"])
         assert row["actual_label"] == gaitpdb.parse_recording_id(row["recording_id"]).label
         assert row["windows"] > 0 and row["batch_id"] == latest
 
