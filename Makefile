@@ -1,7 +1,8 @@
 # The two commands most people need:
 #   make demo   set up everything, start the local services, run the pipeline on the bundled sample
 #   make test   set up everything, start the local services, run all tests, stop the services
-.PHONY: install up down status logs reset demo test unit lock
+#   make ui     set up everything, start the local services and the Airflow UI (prints URL and login)
+.PHONY: install up down status logs reset demo test unit lock ui
 
 SERVICES = scripts/with-env python scripts/services.py
 
@@ -28,6 +29,9 @@ demo: install up
 
 test:
 	scripts/run-tests.sh
+
+ui: install up
+	scripts/with-env python scripts/ui.py
 
 # Fast tests that need no services (contract, windowing, training, DAG integrity, compose file).
 unit:

@@ -17,9 +17,10 @@ report() {
   printf '\n==== phase times\n'
   printf '  %s\n' "${PHASES[@]}"
 }
-no_leftovers() {  # `down` must leave no live process running from the project's folders
+no_leftovers() {  # `down` must leave no live service (or Airflow UI started by a test) running from the project
   local left
-  left=$(ps -eo pid=,stat=,args= | awk -v root="$ROOT/.local" '$2 !~ /^Z/ && index($0, root) && !/awk/')
+  left=$(ps -eo pid=,stat=,args= | awk -v local="$ROOT/.local" -v airflow="$ROOT/.venv/bin/airflow" \
+    '$2 !~ /^Z/ && (index($0, local) || index($0, airflow)) && !/awk/')
   [ -z "$left" ] || { echo "processes left behind after down:"; echo "$left"; return 1; }
   echo "no service process left behind"
 }

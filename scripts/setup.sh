@@ -16,6 +16,7 @@ command -v mvn >/dev/null || need+=(maven)
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 dpkg -s libkrb5-dev >/dev/null 2>&1 || need+=(libkrb5-dev)
 command -v "$PY" >/dev/null || need+=(python3.11 python3.11-venv)
+command -v chromium >/dev/null || need+=(chromium)  # the browser test (Playwright drives Debian's build)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing system packages: ${need[*]}" >&2

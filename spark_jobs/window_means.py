@@ -256,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
             features = features.cache()
             summary["feature_windows_written"] = features.count()
             summary["feature_window_size"] = args.feature_window_size
+        else:
+            summary["feature_windows_written"] = 0
             tables.append(args.features_table)
         batch_id = args.batch_id
         clear_recordings(args, tables, offsets["recordings"])
@@ -269,6 +271,11 @@ def main(argv: list[str] | None = None) -> int:
     summary["seconds"] = round(time.time() - began, 2)
     webhdfs(args.webhdfs_url, args.webhdfs_user, args.summary_path, "CREATE", "PUT", json.dumps(summary).encode())
     print("WINDOW_MEANS_SUMMARY " + json.dumps(summary), flush=True)
+    print(f"window_means: {summary['kafka_messages_read']:,} messages read ({summary['distinct_readings']:,} distinct) "
+          f"-> {summary['windows_written']:,} windows of {args.window_size} and "
+          f"{summary['feature_windows_written']:,} gait-feature windows of {summary['recordings']} recordings in "
+          f"{summary['seconds']}s ({summary['kafka_messages_read'] / max(summary['seconds'], 1e-9):,.0f} readings/s)",
+          flush=True)
     spark.stop()
     if summary["kafka_messages_read"] != summary["kafka_messages_expected"]:
         print(f"ERROR: read {summary['kafka_messages_read']} messages from Kafka, the replay produced "

@@ -32,11 +32,13 @@ PIPELINE_PARAMS = {
     "simulate_sensors": Param(True, type="boolean", title="Simulate the insole sensors",
                               description="Publish recordings to MQTT before capturing (off: capture only what "
                                           "devices published)."),
-    "source_path": Param("", type="string", title="Recordings folder",
+    "source_path": Param(None, type=["null", "string"], title="Recordings folder",
                          description="gaitpdb folder to simulate from; empty = the bundled sample "
                                      "(include/sample/gaitpdb)."),
-    "recordings": Param([], type="array", items={"type": "string", "pattern": r"^(Ga|Ju|Si)(Co|Pt)\d{2}_\d{2}$"},
-                        title="Recordings to simulate", description="Recording ids like GaCo01_01; empty = all."),
+    "recordings": Param(None, type=["null", "array"],
+                        items={"type": "string", "pattern": r"^(Ga|Ju|Si)(Co|Pt)\d{2}_\d{2}$"},
+                        title="Recordings to simulate", description="Recording ids like GaCo01_01, one per line; "
+                                                                    "empty = all."),
     "publish_rate": Param(0, type="number", minimum=0, maximum=1_000_000, title="Publish rate (readings/s)",
                           description="0 = as fast as the broker accepts; 100 = one insole in real time."),
     "readings_per_message": Param(50, type="integer", minimum=1, maximum=1_000, title="Readings per MQTT message",

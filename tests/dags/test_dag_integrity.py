@@ -79,3 +79,23 @@ def test_params_reject_bad_values(dagbag):
             params.update(bad)
             params.validate()
         assert list(bad)[0] in str(error.value) or "valid" in str(error.value).lower()
+
+
+def test_every_task_names_the_services_to_check_when_it_fails(dagbag):
+    from gait_airflow.stages import TASK_SERVICES, failure_advice
+
+    for dag in dagbag.dags.values():
+        for task in dag.tasks:
+            assert task.task_id in TASK_SERVICES, (dag.dag_id, task.task_id)
+            assert "scripts/services.py logs" in failure_advice(task.task_id)
+
+
+def test_the_trigger_form_can_submit_every_default(dagbag):
+    """The UI marks a field required unless its type admits null: an empty default must admit null, and every
+    Param carries a title and a description for the form."""
+    for dag in dagbag.dags.values():
+        for name, param in dag.params.items():
+            schema = dag.params.get_param(name).schema
+            assert schema.get("title") and dag.params.get_param(name).description, (dag.dag_id, name)
+            if param in ("", [], None):
+                assert "null" in schema["type"], (dag.dag_id, name, "empty default needs a nullable type")

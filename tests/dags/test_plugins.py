@@ -1,0 +1,29 @@
+"""The project's Airflow plugin loads in Airflow's own plugin manager and registers the report app and view."""
+
+
+def test_model_report_plugin_loads():
+    from airflow import plugins_manager
+
+    errors = plugins_manager.get_import_errors()
+    assert not errors, errors
+    apps, _ = plugins_manager.get_fastapi_plugins()
+    mounted = {app["url_prefix"]: app for app in apps}
+    assert "/model-report" in mounted and mounted["/model-report"]["name"] == "Model report"
+    views = [view for info in plugins_manager.get_plugin_info() for view in info.get("external_views", [])]
+    assert any(view["href"] == "/model-report/" and view["url_route"] == "model-report" for view in views), views
+
+
+def test_report_page_renders_without_data():
+    from gait_airflow.report_app import _champion_html, _history_html, _plots_html
+
+    assert "No champion yet" in _champion_html(None)
+    assert "No training run yet" in _history_html([])
+    assert _plots_html([]) == ""
+
+
+def test_report_escapes_what_it_shows():
+    from gait_airflow.report_app import _history_html, summarise
+
+    run = summarise({"_id": "<script>x</script>", "gate": {"decision": "kept", "reason": "<b>"}}, None)
+    page = _history_html([run])
+    assert "<script>" not in page and "&lt;script&gt;" in page and "&lt;b&gt;" in page
