@@ -17,16 +17,18 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
+from gait_airflow.params import TRAINING_PARAMS  # noqa: E402
 from include import gaitpdb  # noqa: E402
 from include.features import FEATURE_SETS, recording_feature_windows  # noqa: E402
 from include.training import Windows, leaky_random_split, train_and_evaluate  # noqa: E402
 from include.windowing import recording_windows  # noqa: E402
 
 FULL_DATA = ROOT / ".local" / "gaitpdb" / "gaitpdb-1.0.0"
-K_GRID = (1, 3, 5, 9, 15, 25, 41, 61, 121, 241, 481)  # the DAG's default (plugins/gait_airflow/params.py)
-RECIPES = (("means", 100), ("gait", 300))  # (feature set, window size): the DAG's defaults
+DEFAULTS = {name: param.value for name, param in TRAINING_PARAMS.items()}  # the DAGs' Param defaults
+K_GRID = tuple(DEFAULTS["knn_k_grid"])
+RECIPES = tuple((name, DEFAULTS[spec.window_param]) for name, spec in FEATURE_SETS.items())  # (set, window size)
 TUTORIAL_K = 5  # the original tutorial: KNN k=5 on 100-row window means, random window split
 
 

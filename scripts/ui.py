@@ -74,18 +74,32 @@ def wait_ready(port: int, process: subprocess.Popen, timeout: float = 180) -> No
 
 
 def stop(process: subprocess.Popen, timeout: float = 60) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    """SIGTERM to every component, then SIGKILL to whatever of the group outlives the grace period."""
+    _signal_group(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        pass
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and _signal_group(process.pid, 0):
+        time.sleep(0.5)
+    _signal_group(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _signal_group(group: int, signum: int) -> bool:
+    """Signal a process group; False when no process of it is left."""
+    try:
+        os.killpg(group, signum)
+        return True
+    except ProcessLookupError:
+        return False
 
 
 def main() -> int:
     port = int(os.environ.get("AIRFLOW_UI_PORT", "8080"))
     user, password = login()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop Airflow's components on SIGTERM too
     process = start(port)
     try:
         wait_ready(port, process)
