@@ -42,8 +42,8 @@ with DAG(
         stages.ensure_session()
 
     @task
-    def simulate_sensors(params=None) -> dict:
-        return stages.simulate(params)
+    def simulate_sensors(logical_date=None, run_id=None, params=None) -> dict:
+        return stages.simulate(stages.batch_id(logical_date, run_id), params)
 
     @task
     def capture_mqtt_to_hdfs(logical_date=None, run_id=None, params=None) -> dict:
@@ -84,6 +84,10 @@ with DAG(
         outlets=[WINDOWS],
     )
 
+    @task
+    def reconcile_counts(logical_date=None, run_id=None) -> dict:
+        return stages.reconcile(stages.batch_id(logical_date, run_id))
+
     @task(inlets=[WINDOWS])
     def train_knn(logical_date=None, run_id=None, params=None, dag=None) -> dict:
         return model_stages.train(stages.batch_id(logical_date, run_id), dag.dag_id, params, params["train_scope"])
@@ -102,5 +106,5 @@ with DAG(
 
     captured = capture_mqtt_to_hdfs()
     chain([wait_for_mqtt, wait_for_hdfs], ensure_capture_session(), simulate_sensors(), captured,
-          replay_hdfs_to_kafka(), wait_for_kafka, wait_for_table, window_means, train_knn(), store_metrics(),
-          metrics_stored, champion_gate())
+          replay_hdfs_to_kafka(), wait_for_kafka, wait_for_table, window_means, reconcile_counts(), train_knn(),
+          store_metrics(), metrics_stored, champion_gate())

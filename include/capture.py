@@ -288,6 +288,7 @@ def land(store: FileStore, batch_id: str, batch: Batch) -> dict:
     return {
         "batch_id": batch_id,
         "recordings": {rid: len(rows) for rid, rows in sorted(batch.readings.items())},
+        "seq_ranges": {rid: [min(rows), max(rows)] for rid, rows in sorted(batch.readings.items())},
         "readings": batch.reading_count,
         "dead_letters": len(batch.dead_letters),
         "dead_letter_reasons": dict(Counter(r["reason"] for r in batch.dead_letters.values())),

@@ -48,6 +48,8 @@ def raw_batch_dir(batch_id: str) -> str:
 
 KAFKA_OFFSETS_MANIFEST = "kafka_offsets.json"  # written by the replay, read by the Spark job
 WINDOW_SUMMARY_MANIFEST = "window_means_summary.json"  # written by the Spark job
+SIMULATED_MANIFEST = "simulated.json"  # written by the simulator task
+RECONCILIATION_MANIFEST = "reconciliation.json"  # counts at every hop, written by reconcile_counts
 
 
 def manifest_path(batch_id: str, name: str) -> str:

@@ -73,7 +73,8 @@ def _training_recordings(store, batch: str, scope: str) -> tuple[list[str] | Non
     lineage.update(batch_id=batch, raw_dir=capture_manifest["raw_dir"],
                    dead_letter_dir=capture_manifest["dead_letter_dir"],
                    kafka_offsets=read_json(store, offsets_manifest_path(batch)),
-                   spark_summary=read_json(store, spark_summary_path(batch)))
+                   spark_summary=read_json(store, spark_summary_path(batch)),
+                   reconciliation=read_json(store, names.manifest_path(batch, names.RECONCILIATION_MANIFEST)))
     return list(capture_manifest["recordings"]), lineage
 
 

@@ -99,13 +99,14 @@ def _champion_html(champion: dict | None) -> str:
     if champion is None:
         return "<p>No champion yet: the first model a training run gates becomes champion.</p>"
     previous = champion.get("previous_run_id")
+    replaced = "nothing (first model)" if previous is None else \
+        f"{previous} (its score on the same data: {_f(champion.get('previous_score_on_same_data'))})"
     return (f'<dl id="champion"><dt>Model run</dt><dd>{_e(champion["run_id"])}</dd>'
             f'<dt>{_e(champion["metric"])}</dt><dd>{_f(champion.get("score"))}</dd>'
             f'<dt>Recipe</dt><dd>features {_e(champion.get("feature_set"))}, window {_e(champion.get("window_size"))}, '
             f'k={_e(champion.get("k"))}</dd><dt>Why</dt><dd>{_e(champion.get("reason"))}</dd>'
-            f'<dt>Replaced</dt><dd>{_e(previous or "nothing (first model)")}'
-            f'{"" if previous is None else " (its score on the same data: " + _f(champion.get("previous_score_on_same_data")) + ")"}'
-            f'</dd><dt>Promoted at</dt><dd>{_e(champion.get("promoted_at"))}</dd></dl>')
+            f'<dt>Replaced</dt><dd>{_e(replaced)}</dd><dt>Promoted at</dt><dd>{_e(champion.get("promoted_at"))}</dd>'
+            '</dl>')
 
 
 def _history_html(runs: list[dict]) -> str:
@@ -115,7 +116,8 @@ def _history_html(runs: list[dict]) -> str:
         f'<tr class="run{" champion" if r["champion"] else ""}" data-run-id="{_e(r["run_id"])}">'
         f'<td>{_e(r["run_id"])}{" ★" if r["champion"] else ""}</td><td>{_e((r["trained_at"] or "")[:19])}</td>'
         f'<td>{_e(r["feature_set"])}</td><td>{_e(r["k"])}</td><td>{_e(r["windows"])} / {_e(r["subjects"])}</td>'
-        f'<td class="honest">{_f(r["subject_roc_auc"])}</td><td class="honest">{_f(r["subject_balanced_accuracy"])}</td>'
+        f'<td class="honest">{_f(r["subject_roc_auc"])}</td>'
+        f'<td class="honest">{_f(r["subject_balanced_accuracy"])}</td>'
         f'<td>{_f(r["window_roc_auc"])}</td><td class="leaky">{_f(r["leaky_roc_auc"])}</td>'
         f'<td>{_f(r["majority_subject_accuracy"])}</td>'
         f'<td title="{_e(r["gate_reason"])}">{_e(r["gate_decision"] or "–")}</td></tr>' for r in runs)

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from include import names
-from include.capture import Collector, capture_batch
+from include.capture import Collector, capture_batch, read_manifest, write_atomically
 from include.gaitpdb import SAMPLE_DIR
 from include.mqtt_client import ensure_durable_session, subscribe
 
@@ -72,21 +72,26 @@ def cassandra_session(conn_id: str = names.CASSANDRA_CONN_ID):
 
 # --- stages --------------------------------------------------------------------------------------------
 
-def simulate(params: dict) -> dict:
-    """Publish recordings to MQTT when the run asks for it (Param simulate_sensors)."""
+def simulate(batch: str, params: dict) -> dict:
+    """Publish recordings to MQTT when the run asks for it (Param simulate_sensors); counts go to HDFS for
+    the reconciliation."""
     from include.simulator import publish_recordings
 
     if not params["simulate_sensors"]:
         log.info("simulator: off (Param simulate_sensors=false); capturing what devices published")
-        return {"readings": 0, "messages": 0, "recordings": {}}
-    folder = Path(params["source_path"]) if params["source_path"] else SAMPLE_DIR
-    client = mqtt_client_factory()(client_id="")
-    try:
-        return publish_recordings(client, folder, recordings=params["recordings"] or None,
-                                  rate=params["publish_rate"], batch_size=params["readings_per_message"],
-                                  max_rows=params["max_rows_per_recording"])
-    finally:
-        client.disconnect()
+        result = {"simulated": False, "readings": 0, "messages": 0, "recordings": {}}
+    else:
+        folder = Path(params["source_path"]) if params["source_path"] else SAMPLE_DIR
+        client = mqtt_client_factory()(client_id="")
+        try:
+            result = {"simulated": True, **publish_recordings(
+                client, folder, recordings=params["recordings"] or None, rate=params["publish_rate"],
+                batch_size=params["readings_per_message"], max_rows=params["max_rows_per_recording"])}
+        finally:
+            client.disconnect()
+    path = names.manifest_path(batch, names.SIMULATED_MANIFEST)
+    write_atomically(hdfs_client(), path.rsplit("/", 1)[0], names.SIMULATED_MANIFEST, json.dumps(result).encode())
+    return result
 
 
 def ensure_session() -> None:
@@ -125,6 +130,31 @@ def is_reading(message) -> bool:
         return False
 
 
+def reconcile(batch: str) -> dict:
+    """Counts at every hop of the batch; fails the run loudly when two that must agree do not."""
+    from include.reconcile import ReconciliationError, failures, reconcile as reconcile_batch
+
+    store = hdfs_client()
+    simulated = read_json(store, names.manifest_path(batch, names.SIMULATED_MANIFEST))
+    kafka = read_json(store, names.manifest_path(batch, names.KAFKA_OFFSETS_MANIFEST))
+    spark = read_json(store, spark_summary_path(batch))
+    if kafka is None or spark is None:
+        raise FileNotFoundError(f"batch {batch}: replay or Spark manifest missing; run those tasks first")
+    report = reconcile_batch(simulated if simulated and simulated.get("simulated") else None,
+                             read_manifest(store, batch), kafka, spark)
+    path = names.manifest_path(batch, names.RECONCILIATION_MANIFEST)
+    write_atomically(store, path.rsplit("/", 1)[0], names.RECONCILIATION_MANIFEST, json.dumps(report).encode())
+    counts = report["counts"]
+    log.info("reconcile: published %s, landed %s, dead-lettered %s, produced %s, read by Spark %s, windows %s of %s "
+             "expected, gait-feature windows %s of %s: %s", counts["published"], counts["landed_in_hdfs"],
+             counts["dead_lettered"], counts["produced_to_kafka"], counts["read_by_spark"], counts["windows_written"],
+             counts["windows_expected"], counts["feature_windows_written"], counts["feature_windows_expected"],
+             "all agree" if report["ok"] else "MISMATCH")
+    if not report["ok"]:
+        raise ReconciliationError(f"batch {batch} does not reconcile: {failures(report)} (counts in hdfs://{path})")
+    return report
+
+
 def spark_summary_path(batch: str) -> str:
     return names.manifest_path(batch, names.WINDOW_SUMMARY_MANIFEST)
 
@@ -146,6 +176,7 @@ TASK_SERVICES = {
     "wait_for_kafka_readings": [("Kafka", "kafka")],
     "wait_for_cassandra_table": [("Cassandra", "cassandra")],
     "spark_window_means": [("Kafka", "kafka"), ("Cassandra", "cassandra"), ("HDFS", "hdfs-namenode")],
+    "reconcile_counts": [("HDFS", "hdfs-namenode")],
     "train_knn": [("Cassandra", "cassandra"), ("HDFS", "hdfs-datanode")],
     "store_metrics": [("MongoDB", "ferretdb"), ("HDFS", "hdfs-datanode")],
     "wait_for_metrics_document": [("MongoDB", "ferretdb")],

@@ -44,8 +44,8 @@ def test_nightly_schedule(dagbag):
 def test_pipeline_order(dagbag):
     dag = dagbag.dags["parkinson_gait_pipeline"]
     order = ["ensure_capture_session", "simulate_sensors", "capture_mqtt_to_hdfs", "replay_hdfs_to_kafka",
-             "wait_for_kafka_readings", "wait_for_cassandra_table", "spark_window_means", "train_knn",
-             "store_metrics", "wait_for_metrics_document", "champion_gate"]
+             "wait_for_kafka_readings", "wait_for_cassandra_table", "spark_window_means", "reconcile_counts",
+             "train_knn", "store_metrics", "wait_for_metrics_document", "champion_gate"]
     for upstream, downstream in zip(order, order[1:]):
         assert downstream in dag.get_task(upstream).downstream_task_ids, (upstream, downstream)
 

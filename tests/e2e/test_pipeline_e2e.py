@@ -212,6 +212,14 @@ def test_metrics_document_has_every_field(first_run):
     lineage = doc["lineage"]
     assert lineage["batch_id"] == batch() and lineage["kafka_offsets"]["messages"] == SAMPLE_READINGS
     assert lineage["raw_dir"] == names.raw_batch_dir(batch())
+    reconciliation = lineage["reconciliation"]  # counts at every hop, checked by reconcile_counts
+    assert reconciliation["ok"] and all(check["ok"] for check in reconciliation["checks"])
+    assert {k: reconciliation["counts"][k] for k in ("published", "landed_in_hdfs", "dead_lettered",
+                                                     "produced_to_kafka", "read_by_spark", "windows_written",
+                                                     "windows_expected", "feature_windows_expected")} == {
+        "published": SAMPLE_READINGS, "landed_in_hdfs": SAMPLE_READINGS, "dead_lettered": len(MALFORMED),
+        "produced_to_kafka": SAMPLE_READINGS, "read_by_spark": SAMPLE_READINGS, "windows_written": 130,
+        "windows_expected": 130, "feature_windows_expected": 39}
     assert doc["trained_at"] and doc["stored_at"] and doc["airflow_run_id"]
     store = hdfs_client()
     with store.read(doc["artifact"]["hdfs_path"]) as reader:
@@ -253,10 +261,27 @@ def test_second_run_of_the_same_batch_duplicates_nothing(first_run):
     assert len(metrics_documents(f"{DAG_ID}__{batch()}")) == 1
 
 
-@pytest.mark.parametrize("task_id", ["capture_mqtt_to_hdfs", "replay_hdfs_to_kafka", "spark_window_means", "train_knn",
-                                     "store_metrics", "champion_gate"])
+@pytest.mark.parametrize("task_id", ["capture_mqtt_to_hdfs", "replay_hdfs_to_kafka", "spark_window_means",
+                                     "reconcile_counts", "train_knn", "store_metrics", "champion_gate"])
 def test_each_task_alone_with_tasks_test(first_run, task_id):
     ok, text = run_task(DAG_ID, task_id, LOGICAL_DATE, LOGS / f"task-{task_id}.log")
+    assert ok, "\n".join(text.splitlines()[-30:])
+
+
+def test_a_batch_that_does_not_reconcile_fails_loudly(first_run):
+    """One window fewer in the Spark summary than the landed rows make: reconcile_counts fails and says which."""
+    from gait_airflow.stages import hdfs_client, spark_summary_path
+
+    store, path = hdfs_client(), spark_summary_path(batch())
+    original = read_json(store, path)
+    store.write(path, data=json.dumps({**original, "windows_written": original["windows_written"] - 1}),
+                overwrite=True, encoding="utf-8")
+    try:
+        ok, text = run_task(DAG_ID, "reconcile_counts", LOGICAL_DATE, LOGS / "task-reconcile-mismatch.log")
+    finally:
+        store.write(path, data=json.dumps(original), overwrite=True, encoding="utf-8")
+    assert not ok and "does not reconcile: windows written = expected from the landed rows: 129 vs 130" in text
+    ok, text = run_task(DAG_ID, "reconcile_counts", LOGICAL_DATE, LOGS / "task-reconcile-restored.log")
     assert ok, "\n".join(text.splitlines()[-30:])
 
 
