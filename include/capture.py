@@ -299,6 +299,14 @@ def land(store: FileStore, batch_id: str, batch: Batch) -> dict:
     }
 
 
+def write_manifest(store: FileStore, batch_id: str, name: str, document: dict) -> str:
+    """A batch's JSON manifest under manifests/batch=<id>/, written atomically; returns its path."""
+    directory = names.manifest_dir(batch_id)
+    store.makedirs(directory)
+    write_atomically(store, directory, name, json.dumps(document).encode())
+    return names.manifest_path(batch_id, name)
+
+
 def read_manifest(store: FileStore, batch_id: str) -> dict:
     path = f"{names.raw_batch_dir(batch_id)}/{SUCCESS}"
     if not store.status(path, strict=False):

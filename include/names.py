@@ -52,5 +52,9 @@ SIMULATED_MANIFEST = "simulated.json"  # written by the simulator task
 RECONCILIATION_MANIFEST = "reconciliation.json"  # counts at every hop, written by reconcile_counts
 
 
+def manifest_dir(batch_id: str) -> str:
+    return f"{HDFS_MANIFEST_DIR}/batch={batch_id}"
+
+
 def manifest_path(batch_id: str, name: str) -> str:
-    return f"{HDFS_MANIFEST_DIR}/batch={batch_id}/{name}"
+    return f"{manifest_dir(batch_id)}/{name}"

@@ -1,12 +1,11 @@
 """Replay a landed batch HDFS -> Kafka, keyed by recording id, and record the produced offset range."""
 from __future__ import annotations
 
-import json
 import logging
 import time
 
 from include import names
-from include.capture import FileStore, read_lines, read_manifest, write_atomically
+from include.capture import FileStore, read_lines, read_manifest, write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +81,7 @@ def replay(store: FileStore, producer, batch_id: str, topic: str = names.KAFKA_T
         "recordings": sorted(manifest["recordings"]),
         "produced_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    path = offsets_manifest_path(batch_id)
-    store.makedirs(path.rsplit("/", 1)[0])
-    write_atomically(store, path.rsplit("/", 1)[0], path.rsplit("/", 1)[1], json.dumps(offsets).encode())
+    path = write_manifest(store, batch_id, names.KAFKA_OFFSETS_MANIFEST, offsets)
     log.info("replay: %d messages of %d recordings to %s in %.1fs (%.0f msg/s); offsets %s -> %s",
              produced, len(manifest["recordings"]), topic, elapsed, produced / max(elapsed, 1e-9),
              offsets["partitions"], path)

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from include import names
-from include.capture import Collector, capture_batch, read_manifest, write_atomically
+from include.capture import Collector, capture_batch, read_manifest, write_manifest
 from include.gaitpdb import SAMPLE_DIR
 from include.mqtt_client import ensure_durable_session, subscribe
 
@@ -89,8 +89,7 @@ def simulate(batch: str, params: dict) -> dict:
                 batch_size=params["readings_per_message"], max_rows=params["max_rows_per_recording"])}
         finally:
             client.disconnect()
-    path = names.manifest_path(batch, names.SIMULATED_MANIFEST)
-    write_atomically(hdfs_client(), path.rsplit("/", 1)[0], names.SIMULATED_MANIFEST, json.dumps(result).encode())
+    write_manifest(hdfs_client(), batch, names.SIMULATED_MANIFEST, result)
     return result
 
 
@@ -142,8 +141,7 @@ def reconcile(batch: str) -> dict:
         raise FileNotFoundError(f"batch {batch}: replay or Spark manifest missing; run those tasks first")
     report = reconcile_batch(simulated if simulated and simulated.get("simulated") else None,
                              read_manifest(store, batch), kafka, spark)
-    path = names.manifest_path(batch, names.RECONCILIATION_MANIFEST)
-    write_atomically(store, path.rsplit("/", 1)[0], names.RECONCILIATION_MANIFEST, json.dumps(report).encode())
+    path = write_manifest(store, batch, names.RECONCILIATION_MANIFEST, report)
     counts = report["counts"]
     log.info("reconcile: published %s, landed %s, dead-lettered %s, produced %s, read by Spark %s, windows %s of %s "
              "expected, gait-feature windows %s of %s: %s", counts["published"], counts["landed_in_hdfs"],
