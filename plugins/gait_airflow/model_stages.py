@@ -323,7 +323,6 @@ def predict_latest_batch() -> dict:
     data = Windows.from_rows(_windows(entry["params"], recordings, feature_set), feature_set)
     ids, actual, probability = subject_level(data.recordings, data.y, model.predict_proba(data.X)[:, 1])
     windows = dict(zip(*np.unique(data.recordings, return_counts=True)))
-    threshold = PREDICTION_THRESHOLD
     now = datetime.now(timezone.utc)
     session = cassandra_session()
     try:
@@ -334,11 +333,11 @@ def predict_latest_batch() -> dict:
         subjects = dict(zip(data.recordings, data.subjects))
         for recording, y, p in zip(ids, actual, probability):
             session.execute(statement, (str(recording), entry["_id"], batch, str(subjects[recording]), float(p),
-                                        int(p >= threshold), int(y), float(threshold), int(windows[recording]),
+                                        int(p >= PREDICTION_THRESHOLD), int(y), PREDICTION_THRESHOLD, int(windows[recording]),
                                         int(window_size), feature_set, now))
     finally:
         session.cluster.shutdown()
-    correct = int(((probability >= threshold).astype(int) == actual).sum())
+    correct = int(((probability >= PREDICTION_THRESHOLD).astype(int) == actual).sum())
     log.info("predict: batch %s, %d recordings scored by champion %s (%d windows); %d of %d labels agree with the "
              "recording ids -> cassandra %s.%s", batch, len(ids), entry["_id"], len(data.y), correct, len(ids),
              names.CASSANDRA_KEYSPACE, names.PREDICTION_TABLE)

@@ -132,10 +132,11 @@ def is_reading(message) -> bool:
 def reconcile(batch: str) -> dict:
     """Counts at every hop of the batch; fails the run loudly when two that must agree do not."""
     from include.reconcile import ReconciliationError, failures, reconcile as reconcile_batch
+    from include.replay import offsets_manifest_path
 
     store = hdfs_client()
     simulated = read_json(store, names.manifest_path(batch, names.SIMULATED_MANIFEST))
-    kafka = read_json(store, names.manifest_path(batch, names.KAFKA_OFFSETS_MANIFEST))
+    kafka = read_json(store, offsets_manifest_path(batch))
     spark = read_json(store, spark_summary_path(batch))
     if kafka is None or spark is None:
         raise FileNotFoundError(f"batch {batch}: replay or Spark manifest missing; run those tasks first")
