@@ -13,12 +13,13 @@ import logging
 import time
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Protocol
 
 from include import names
-from include.contract import Rejection, validate
+from include.contract import Rejection, canonical_lines, validate
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ PARTS = "_parts"
 # Messages landed and acknowledged together; the broker's in-flight window (max_inflight_messages) must be >= this.
 CHUNK_MESSAGES = 5_000
 TMP_PREFIX = "_tmp."
+LANDING_THREADS = 4
 
 
 class FileStore(Protocol):
@@ -69,12 +71,12 @@ class Batch:
             self.dead_letters[key] = record
             return [], [record]
         added = []
-        for reading in result:
-            rows = self.readings.setdefault(reading.recording_id, {})
+        rows = self.readings.setdefault(result[0].recording_id, {})  # a message holds one recording (its topic's)
+        for reading, line in zip(result, canonical_lines(result), strict=True):
             if reading.seq in rows:
                 self.duplicates += 1
             else:
-                rows[reading.seq] = line = reading.to_json()
+                rows[reading.seq] = line
                 added.append(line)
         return added, []
 
@@ -278,9 +280,15 @@ def land(store: FileStore, batch_id: str, batch: Batch) -> dict:
     """Write one file per recording and the dead letters; returns the manifest's counts."""
     raw_dir, dead_dir = names.raw_batch_dir(batch_id), dead_letter_dir(batch_id)
     store.makedirs(raw_dir)
-    for recording_id, rows in sorted(batch.readings.items()):
+
+    def write_recording(item: tuple[str, dict[int, str]]) -> None:
+        recording_id, rows = item
         body = "\n".join(rows[seq] for seq in sorted(rows)) + "\n"
         write_atomically(store, raw_dir, f"{recording_id}.jsonl", body.encode())
+
+    # A few files in flight at once: each HDFS write is mostly waiting for the NameNode and DataNode.
+    with ThreadPoolExecutor(max_workers=LANDING_THREADS) as pool:
+        list(pool.map(write_recording, sorted(batch.readings.items())))
     if batch.dead_letters:
         store.makedirs(dead_dir)
         body = "".join(json.dumps(record) + "\n" for _, record in sorted(batch.dead_letters.items()))

@@ -1,6 +1,8 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from include import contract
 from include.contract import Reading, Rejection, encode, validate
@@ -91,3 +93,54 @@ def test_encode_round_trips():
     assert validate(TOPIC, encode(readings)) == readings
     assert validate(TOPIC, encode(readings[:1])) == readings[:1]
     assert json.loads(readings[0].to_json()) == reading(seq=0, t=0.0)
+
+
+def test_seq_beyond_64_bits_is_rejected():
+    assert validate(TOPIC, payload(reading(seq=contract.MAX_SEQ + 1))).reason == "wrong_type"
+    assert validate(TOPIC, payload(reading(seq=contract.MAX_SEQ)))[0].seq == contract.MAX_SEQ
+
+
+def test_integer_too_large_for_a_float_is_not_finite():
+    assert validate(TOPIC, payload(reading(t=10**400))).reason == "not_finite"
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-2**70, max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=9) | st.dictionaries(st.text(max_size=12), inner, max_size=8),
+    max_leaves=20)
+
+
+@st.composite
+def _near_valid_payloads(draw) -> bytes:
+    """Valid readings with some fields replaced, dropped or added, or raw JSON-ish bytes."""
+    item = reading(seq=draw(st.integers(min_value=0, max_value=10**6)))
+    for key in draw(st.lists(st.sampled_from(contract.FIELDS), max_size=3)):
+        action = draw(st.sampled_from(["replace", "drop", "number"]))
+        if action == "drop":
+            item.pop(key, None)
+        elif action == "number":
+            item[key] = draw(st.integers(min_value=-2**70, max_value=2**70) | st.floats(allow_nan=False))
+        else:
+            item[key] = draw(_json_values)
+    if draw(st.booleans()):
+        item[draw(st.text(max_size=5))] = draw(_json_values)
+    body = json.dumps(draw(st.sampled_from([item, [item], [item, reading(seq=1)], []]))).encode()
+    return draw(st.sampled_from([body, body[:-1], body.replace(b"1.0", b"1e999"), body.replace(b"1.0", b"NaN")]))
+
+
+@settings(max_examples=500, deadline=None, derandomize=True)
+@given(_near_valid_payloads(), st.sampled_from([TOPIC, "gait/readings/GaPt01_01", "gait/other"]))
+def test_fast_path_agrees_with_the_checks(body, topic):
+    """`validate` decodes well-formed messages in C; it must decide exactly as the field-by-field checks do."""
+    fast, slow = validate(topic, body), contract.checked(topic, body)
+    if isinstance(slow, Rejection):
+        assert isinstance(fast, Rejection) and fast.reason == slow.reason
+    else:
+        assert fast == slow and [r.to_json() for r in fast] == [r.to_json() for r in slow]
+
+
+def test_canonical_lines_are_each_readings_json():
+    readings = validate(TOPIC, payload([reading(seq=i, t=i / 100) for i in range(7)]))
+    assert contract.canonical_lines(readings) == [r.to_json() for r in readings]
+    assert [json.loads(line)["seq"] for line in contract.canonical_lines(readings)] == list(range(7))
