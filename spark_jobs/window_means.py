@@ -23,6 +23,7 @@ STANCE_FRACTION, EPS = 0.05, 1e-9
 SENSOR_Y = [-1.0, -0.5, -0.5, 0.0, 0.0, 0.5, 0.5, 1.0]  # heel .. toe
 HEEL, MIDFOOT, TOE = (0,), (3, 4), (6, 7)
 RECORDING_ID = r"^(Ga|Ju|Si)(Co|Pt)(\d{2})_(\d{2})$"
+WRITE_BATCH_ROWS = 16  # rows per unlogged batch: about 5 KB, Cassandra's batch size warning threshold
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -44,7 +45,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     partial.add_argument("--include-partial", dest="include_partial", action="store_true",
                          help="also store each recording's last, incomplete window")
     partial.add_argument("--only-complete", dest="include_partial", action="store_false", help="the default")
-    p.add_argument("--write-concurrency", type=int, default=64)
+    p.add_argument("--write-concurrency", type=int, default=32)
     args = p.parse_args(argv)
     if args.window_size < 1:
         p.error("--window-size must be >= 1")
@@ -75,6 +76,20 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return fp
 
 
+def kafka_options() -> dict[str, str]:
+    """Kafka SASL settings from the environment (never the command line); none when KAFKA_SASL_USERNAME is unset."""
+    user = os.environ.get("KAFKA_SASL_USERNAME")
+    if not user:
+        return {}
+    mechanism = os.environ.get("KAFKA_SASL_MECHANISM", "PLAIN")
+    module = ("org.apache.kafka.common.security.plain.PlainLoginModule" if mechanism == "PLAIN"
+              else "org.apache.kafka.common.security.scram.ScramLoginModule")
+    password = os.environ["KAFKA_SASL_PASSWORD"].replace("\\", "\\\\").replace('"', '\\"')
+    return {"kafka.security.protocol": os.environ.get("KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT"),
+            "kafka.sasl.mechanism": mechanism,
+            "kafka.sasl.jaas.config": f'{module} required username="{user}" password="{password}";'}
+
+
 def cassandra_cluster(args: argparse.Namespace):
     """A driver Cluster; credentials (if any) come from the environment, never from the command line."""
     from cassandra.auth import PlainTextAuthProvider
@@ -101,11 +116,15 @@ def clear_recordings(args: argparse.Namespace, tables: list[str], recordings: li
 
 
 def write_partition(rows, args: argparse.Namespace, table: str, batch_id: str, columns: list[str]):
-    """foreachPartition body: upsert one partition's windows with a prepared statement."""
-    from cassandra.concurrent import execute_concurrent_with_args
+    """foreachPartition body: upsert one partition's windows with a prepared statement, in small unlogged
+    batches of one recording each (one Cassandra partition per batch: one round trip for many rows)."""
+    from cassandra.concurrent import execute_concurrent
+    from cassandra.query import BatchStatement, BatchType
 
-    rows = list(rows)
-    if not rows:
+    by_recording: dict[str, list] = {}
+    for row in rows:
+        by_recording.setdefault(row["recording_id"], []).append(row)
+    if not by_recording:
         return
     cluster = cassandra_cluster(args)
     try:
@@ -114,9 +133,15 @@ def write_partition(rows, args: argparse.Namespace, table: str, batch_id: str, c
         statement = session.prepare(
             f"INSERT INTO {table} ({', '.join(all_columns)}) VALUES ({', '.join('?' * len(all_columns))})")
         now = datetime.now(timezone.utc)
-        params = [tuple(row[c] for c in columns) + (batch_id, now) for row in rows]
-        for ok, result in execute_concurrent_with_args(session, statement, params,
-                                                       concurrency=args.write_concurrency, raise_on_first_error=True):
+        batches = []
+        for recording_rows in by_recording.values():
+            for i in range(0, len(recording_rows), WRITE_BATCH_ROWS):
+                batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+                for row in recording_rows[i:i + WRITE_BATCH_ROWS]:
+                    batch.add(statement, tuple(row[c] for c in columns) + (batch_id, now))
+                batches.append((batch, ()))
+        for ok, result in execute_concurrent(session, batches, concurrency=args.write_concurrency,
+                                             raise_on_first_error=True):
             if not ok:
                 raise result
     finally:
@@ -132,7 +157,7 @@ def gait_features(readings, window_size: int, F, W):
             .withColumn("window_index", (F.col("seq") / window_size).cast("long").cast("int"))
             .withColumn("threshold", F.col("body_load") * STANCE_FRACTION))
     for side, total in (("l", "left_total"), ("r", "right_total")):
-        force, sensors = F.col(total), F.col("left" if side == "l" else "right")
+        force, sensors = F.col(total), [F.col(f"{side}{i}") for i in range(1, 9)]
         rows = (rows
                 .withColumn(f"on_{side}", force > F.col("threshold"))
                 .withColumn(f"previous_{side}", F.lag(total).over(by_seq))
@@ -141,7 +166,7 @@ def gait_features(readings, window_size: int, F, W):
     aggregates = [F.count("*").alias("n_rows"), F.min_by("t", "seq").alias("t_start"),
                   F.max_by("t", "seq").alias("t_end")]
     for side, total in (("l", "left_total"), ("r", "right_total")):
-        force, sensors, on = F.col(total), F.col("left" if side == "l" else "right"), F.col(f"on_{side}")
+        force, sensors, on = F.col(total), [F.col(f"{side}{i}") for i in range(1, 9)], F.col(f"on_{side}")
         previous = F.coalesce(F.col(f"previous_{side}"), F.lit(float("inf")))
         increment = force - F.coalesce(F.col(f"previous_{side}"), force)
         stance_load = F.sum(F.when(on, force).otherwise(0.0)) + EPS
@@ -198,8 +223,17 @@ def main(argv: list[str] | None = None) -> int:
     from pyspark.sql import SparkSession, Window as W, functions as F, types as T
 
     began = time.time()
+    phases: dict[str, float] = {}
+
+    def timed(name: str, action):
+        """Run one Spark action and keep its wall time (the job's profile, in the summary)."""
+        start = time.time()
+        result = action()
+        phases[name] = round(time.time() - start, 2)
+        return result
+
     offsets = json.loads(webhdfs(args.webhdfs_url, args.webhdfs_user, args.offsets_manifest, "OPEN"))
-    spark = SparkSession.builder.appName(f"parkinson-window-means-{args.batch_id}").getOrCreate()
+    spark = timed("session", SparkSession.builder.appName(f"parkinson-window-means-{args.batch_id}").getOrCreate)
     spark.sparkContext.setLogLevel("WARN")
     summary = {"batch_id": args.batch_id, "window_size": args.window_size, "include_partial": args.include_partial,
                "kafka_messages_expected": offsets["messages"], "kafka_offsets": offsets["partitions"]}
@@ -213,25 +247,30 @@ def main(argv: list[str] | None = None) -> int:
         topic = offsets["topic"]
         start = {topic: {p: lo for p, (lo, _hi) in offsets["partitions"].items()}}
         end = {topic: {p: hi for p, (_lo, hi) in offsets["partitions"].items()}}
+        parallelism = spark.sparkContext.defaultParallelism
         raw = (spark.read.format("kafka")
                .option("kafka.bootstrap.servers", args.kafka_bootstrap)
+               .options(**kafka_options())
                .option("subscribe", topic)
                .option("startingOffsets", json.dumps(start))
                .option("endingOffsets", json.dumps(end))
+               .option("minPartitions", str(2 * parallelism))  # split each Kafka partition's range over the cores
                .option("failOnDataLoss", "true")
                .load())
-        readings = raw.select(F.from_json(F.col("value").cast("string"), schema).alias("r")).select("r.*")
-        readings = readings.where(F.col("recording_id").isin(offsets["recordings"]))
-        readings = readings.cache()
-        summary["kafka_messages_read"] = readings.count()
-        readings = readings.dropDuplicates(["recording_id", "seq"])
-        summary["distinct_readings"] = readings.count()
+        parsed = raw.select(F.from_json(F.col("value").cast("string"), schema).alias("r")).select("r.*")
+        flat = (parsed.where(F.col("recording_id").isin(offsets["recordings"]))
+                .select("recording_id", "seq", "t", *[F.col("left")[i].alias(f"l{i + 1}") for i in range(8)],
+                        *[F.col("right")[i].alias(f"r{i + 1}") for i in range(8)], "left_total", "right_total"))
+        # One shuffle puts each recording in one partition: the de-duplication, both window aggregations and
+        # the per-recording window function below then need no other shuffle. `copies` counts what was read.
+        readings = (flat.repartition(2 * parallelism, "recording_id")
+                    .groupBy("recording_id", "seq")
+                    .agg(F.count("*").alias("copies"), *[F.first(c).alias(c) for c in ["t", *CHANNELS]])
+                    .cache())
+        read, distinct = timed("read_parse_deduplicate", lambda: readings.agg(F.sum("copies"), F.count("*")).first())
+        summary["kafka_messages_read"], summary["distinct_readings"] = int(read or 0), int(distinct)
         windows = (readings
                    .withColumn("window_index", (F.col("seq") / args.window_size).cast("long").cast("int"))
-                   .select("recording_id", "window_index", "seq", "t",
-                           *[F.col("left")[i].alias(f"l{i + 1}") for i in range(8)],
-                           *[F.col("right")[i].alias(f"r{i + 1}") for i in range(8)],
-                           "left_total", "right_total")
                    .groupBy("recording_id", "window_index")
                    .agg(F.count("*").cast("int").alias("n_rows"),
                         F.min_by("t", "seq").alias("t_start"), F.max_by("t", "seq").alias("t_end"),
@@ -248,27 +287,29 @@ def main(argv: list[str] | None = None) -> int:
         columns = ["recording_id", "window_index", "window_size", "subject_id", "study", "subject_group", "walk",
                    "label", "n_rows", "t_start", "t_end", *CHANNELS]
         windows = windows.select(*columns).cache()
-        summary["windows_written"] = windows.count()
-        summary["recordings"] = windows.select("recording_id").distinct().count()
-        tables = [args.table]
+        summary["windows_written"] = timed("window_means", windows.count)
+        summary["recordings"] = timed("recordings", windows.select("recording_id").distinct().count)
         if args.feature_window_size:
             features, feature_columns = gait_features(readings, args.feature_window_size, F, W)
             features = features.cache()
-            summary["feature_windows_written"] = features.count()
+            summary["feature_windows_written"] = timed("gait_features", features.count)
             summary["feature_window_size"] = args.feature_window_size
         else:
             summary["feature_windows_written"] = 0
-            tables.append(args.features_table)
+        readings.unpersist()
         batch_id = args.batch_id
-        clear_recordings(args, tables, offsets["recordings"])
-        windows.foreachPartition(lambda rows: write_partition(rows, args, args.table, batch_id, columns))
+        # Both tables always: a re-run without gait features must not leave the earlier ones behind.
+        timed("clear", lambda: clear_recordings(args, [args.table, args.features_table], offsets["recordings"]))
+        timed("write_means", lambda: windows.foreachPartition(
+            lambda rows: write_partition(rows, args, args.table, batch_id, columns)))
         if args.feature_window_size:
-            features.foreachPartition(lambda rows: write_partition(rows, args, args.features_table, batch_id,
-                                                                   feature_columns))
+            timed("write_features", lambda: features.foreachPartition(
+                lambda rows: write_partition(rows, args, args.features_table, batch_id, feature_columns)))
     else:
         summary.update(kafka_messages_read=0, distinct_readings=0, windows_written=0, recordings=0,
                        feature_windows_written=0)
     summary["seconds"] = round(time.time() - began, 2)
+    summary["phase_seconds"] = phases
     webhdfs(args.webhdfs_url, args.webhdfs_user, args.summary_path, "CREATE", "PUT", json.dumps(summary).encode())
     print("WINDOW_MEANS_SUMMARY " + json.dumps(summary), flush=True)
     print(f"window_means: {summary['kafka_messages_read']:,} messages read ({summary['distinct_readings']:,} distinct) "
