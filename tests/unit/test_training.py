@@ -153,3 +153,14 @@ def test_tampered_artifact_is_refused(evaluation, sample_windows):
     tampered = blob[:-1] + bytes([blob[-1] ^ 1])
     with pytest.raises(ValueError, match="refusing"):
         load_verified(tampered, sha)
+
+
+def test_bias_variance_uses_a_bounded_seeded_sample_of_the_hold_out(sample_windows, monkeypatch):
+    from include import training
+
+    full = training.bias_variance(sample_windows, 3, rounds=2, seed=1)
+    monkeypatch.setattr(training, "BIAS_VARIANCE_MAX_TEST_WINDOWS", 10)
+    capped = training.bias_variance(sample_windows, 3, rounds=2, seed=1)
+    assert full["holdout_windows"] == full["holdout_windows_available"] > 10
+    assert capped["holdout_windows"] == 10 and capped["holdout_windows_available"] == full["holdout_windows"]
+    assert capped == training.bias_variance(sample_windows, 3, rounds=2, seed=1)
