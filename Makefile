@@ -2,7 +2,7 @@
 #   make demo   set up everything, start the local services, run the pipeline on the bundled sample
 #   make test   set up everything, start the local services, run all tests, stop the services
 #   make ui     set up everything, start the local services and the Airflow UI (prints URL and login)
-.PHONY: install up down status logs reset demo test unit lock ui
+.PHONY: install up down status logs reset demo test unit lock ui bench
 
 SERVICES = scripts/with-env python scripts/services.py
 
@@ -32,6 +32,11 @@ test:
 
 ui: install up
 	scripts/with-env python scripts/ui.py
+
+# Pipeline benchmark on the full dataset (unpacked on first use), median of 3: see benchmarks/pipeline.py.
+# ARGS="--smoke" for the quick check CI runs; results in test-artifacts/benchmarks/.
+bench: install up
+	scripts/with-env python -m benchmarks.pipeline $(ARGS)
 
 # Fast tests that need no services (contract, windowing, training, DAG integrity, compose file).
 unit:

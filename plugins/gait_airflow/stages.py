@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -112,6 +113,26 @@ def capture(batch: str, params: dict) -> dict:
         client.disconnect()
     return {k: manifest[k] for k in ("readings", "dead_letters", "messages_received", "new_readings",
                                      "duplicates_dropped", "chunks")}
+
+
+def discard_queued(idle_seconds: float = 2.0) -> int:
+    """Acknowledge and drop whatever the capture client's durable session holds (tests and benchmarks start
+    from an empty queue); returns how many messages were dropped."""
+    from include.capture import acknowledge, wait_for_chunk
+
+    collector = Collector(20_000_000)
+    client = mqtt_client_factory()(client_id=names.MQTT_CAPTURE_CLIENT_ID, clean_session=False, manual_ack=True,
+                                   on_message=collector)
+    try:
+        subscribe(client, names.MQTT_TOPIC_FILTER, names.MQTT_QOS)
+        deadline = time.monotonic() + 600
+        while wait_for_chunk(client, collector, chunk_messages=5_000, quiet_seconds=0.5, idle_seconds=idle_seconds,
+                             deadline=deadline) == "chunk":
+            acknowledge(client, collector.take())
+        acknowledge(client, collector.take())
+    finally:
+        client.disconnect()
+    return collector.accepted
 
 
 def replay(batch: str) -> dict:

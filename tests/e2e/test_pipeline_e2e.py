@@ -53,20 +53,9 @@ def batch() -> str:
 
 def purge_capture_session() -> None:
     """Acknowledge whatever earlier local runs left queued for the capture client (CI starts empty)."""
-    from gait_airflow.hooks import MqttHook
-    from include.capture import Collector, acknowledge, wait_for_chunk
-    from include.mqtt_client import subscribe
+    from gait_airflow.stages import discard_queued
 
-    collector = Collector(10_000_000)
-    client = MqttHook(names.MQTT_CONN_ID).get_conn(client_id=names.MQTT_CAPTURE_CLIENT_ID, clean_session=False,
-                                                   manual_ack=True, on_message=collector)
-    subscribe(client, names.MQTT_TOPIC_FILTER, names.MQTT_QOS)
-    deadline = time.monotonic() + 300
-    while wait_for_chunk(client, collector, chunk_messages=5_000, quiet_seconds=0.5, idle_seconds=2,
-                         deadline=deadline) == "chunk":
-        acknowledge(client, collector.take())
-    acknowledge(client, collector.take())
-    client.disconnect()
+    discard_queued()
 
 
 def publish_malformed() -> None:
