@@ -2,6 +2,8 @@
 """Local services tool: install | up | down | status | logs | reset  [service ...]
 
 Everything binds to 127.0.0.1; software lives in .local/opt, data in .local/data, logs in .local/logs.
+GAIT_LOCAL_AUTH=on (environment or config/local.env): Mosquitto and Cassandra ask for the logins generated into
+.local/credentials.env (scripts/localservices/credentials.py).
 """
 from __future__ import annotations
 

@@ -54,9 +54,10 @@ def _select(session, table: str, columns: list[str], recordings: list[str] | Non
     from cassandra.query import dict_factory
 
     session.row_factory = dict_factory
+    # Identifiers come from include/names.py and include/features.py only; values are always bound.
     query = f"SELECT {', '.join(columns)} FROM {names.CASSANDRA_KEYSPACE}.{table}"
     if recordings is None:
-        return list(session.execute(query))
+        return list(session.execute(session.prepare(query)))
     statement = session.prepare(query + " WHERE recording_id = ?")
     rows = []
     for _ok, result in execute_concurrent_with_args(session, statement, [(r,) for r in recordings],

@@ -1,14 +1,18 @@
-"""Cassandra 5.0 single node from Maven Central jars (cassandra-all + deps), loopback only, small heap."""
+"""Cassandra 5.0 single node from Maven Central jars (cassandra-all + deps), loopback only, small heap; with
+`credentials` (the GAIT_LOCAL_AUTH=on file) PasswordAuthenticator + CassandraAuthorizer and a generated role
+in place of the built-in cassandra/cassandra superuser."""
 from __future__ import annotations
 
 import functools
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .core import HOST, OPT, ROOT, RUN, Service, ServiceError, maven_fetch, render
+from . import credentials as local_credentials
+from .core import HOST, OPT, ROOT, Service, ServiceError, maven_fetch, render
 
 if TYPE_CHECKING:
     from cassandra.cluster import Cluster
@@ -17,11 +21,10 @@ HOME = OPT / "cassandra"
 LIB = HOME / "lib"
 POM_DIR = Path(__file__).resolve().parent / "poms" / "cassandra"
 SCHEMA = ROOT / "include" / "cql" / "schema.cql"
-CONFIG = RUN / "cassandra.yaml"
-LOGBACK = RUN / "cassandra-logback.xml"
 MAIN = "org.apache.cassandra.service.CassandraDaemon"
 PORT, STORAGE_PORT, JMX_PORT = 9042, 7000, 7199
 HEAP, DIRECT = "512m", "256m"  # 512m held 200k prepared upserts + a full scan without trouble
+BUILTIN = ("cassandra", "cassandra")  # the superuser PasswordAuthenticator creates on a node without roles
 
 # From Cassandra's conf/jvm-server.options and conf/jvm17-server.options (Java 17).
 _EXPORTS = ["java.base/jdk.internal.misc", "java.management.rmi/com.sun.jmx.remote.internal.rmi",
@@ -71,17 +74,41 @@ def _no_memlock() -> tuple[str, ...]:
     return prefix if subprocess.run([*prefix, "true"], capture_output=True).returncode == 0 else ()
 
 
-def connect(port: int = PORT, timeout: float = 10.0, **options: Any) -> Cluster:
+def connect(port: int = PORT, timeout: float = 10.0, login: tuple[str, str] | None = None,
+            **options: Any) -> Cluster:
     """A driver Cluster pinned to the local node (no load-balancing warning); caller shuts it down."""
+    from cassandra.auth import PlainTextAuthProvider
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
     from cassandra.policies import WhiteListRoundRobinPolicy
 
+    if login:
+        options["auth_provider"] = PlainTextAuthProvider(*login)
     profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([HOST]), request_timeout=timeout)
     return Cluster([HOST], port=port, connect_timeout=timeout, control_connection_timeout=timeout,
                    execution_profiles={EXEC_PROFILE_DEFAULT: profile}, **options)
 
 
+@dataclass(eq=False)
 class Cassandra(Service):
+    storage_port: int = STORAGE_PORT
+    jmx_port: int = JMX_PORT
+    credentials: Path | None = None  # None: AllowAllAuthenticator, anyone may connect
+
+    @property
+    def config(self) -> Path:
+        return self.run_dir / f"{self.name}.yaml"
+
+    @property
+    def logback(self) -> Path:
+        return self.run_dir / f"{self.name}-logback.xml"
+
+    def login(self) -> tuple[str, str] | None:
+        """The generated role (None when authentication is off)."""
+        if not self.credentials:
+            return None
+        creds = local_credentials.load(self.credentials)
+        return creds["CASSANDRA_USER"], creds["CASSANDRA_PASSWORD"]
+
     def installed(self) -> bool:
         return any(LIB.glob("cassandra-all-*.jar")) and any(LIB.glob("jamm-*.jar"))
 
@@ -94,8 +121,11 @@ class Cassandra(Service):
             raise ServiceError(f"cassandra: Maven finished but {LIB} lacks cassandra-all/jamm jars")
 
     def prepare(self) -> None:
-        render("cassandra.yaml", CONFIG, data=self.data, port=self.port, storage_port=STORAGE_PORT)
-        render("cassandra-logback.xml", LOGBACK)
+        auth = ("PasswordAuthenticator", "CassandraAuthorizer") if self.credentials else \
+            ("AllowAllAuthenticator", "AllowAllAuthorizer")
+        render("cassandra.yaml", self.config, data=self.data, port=self.port, storage_port=self.storage_port,
+               authenticator=auth[0], authorizer=auth[1])
+        render("cassandra-logback.xml", self.logback)
         (self.data / "triggers").mkdir(parents=True, exist_ok=True)  # else a warning at every start
 
     def command(self) -> list[str]:
@@ -105,17 +135,19 @@ class Cassandra(Service):
             *_no_memlock(), java, f"-Xms{HEAP}", f"-Xmx{HEAP}", f"-XX:MaxDirectMemorySize={DIRECT}", *JVM_FLAGS,
             f"-javaagent:{jamm}",
             "-Dcassandra-foreground=yes",
-            f"-Dcassandra.config={CONFIG.as_uri()}",
+            f"-Dcassandra.config={self.config.as_uri()}",
             f"-Dcassandra.storagedir={self.data}",
             f"-Dcassandra.logdir={self.data / 'logs'}",  # audit/fql defaults only; the log itself is stdout
-            f"-Dlogback.configurationFile={LOGBACK}",
+            f"-Dlogback.configurationFile={self.logback}",
             f"-Dcassandra.triggers_dir={self.data / 'triggers'}",
             "-Dcassandra.skip_wait_for_gossip_to_settle=0", "-Dcassandra.ring_delay_ms=1000",
             # Skip the ~5 s memtable row-overhead measurement at boot; 180 is what 5.0 measures on Java 17.
             "-Dcassandra.memtable.row_overhead_size=180",
             "-Dcassandra.shutdown_announce_in_ms=0",  # one node: no peers to wait for on stop
+            # With auth: create the built-in superuser at once, not after 10 s (bootstrap replaces it).
+            *(["-Dcassandra.superuser_setup_delay_ms=0"] if self.credentials else []),
             # JMX (nodetool) only on loopback; no remote JMX.
-            f"-Dcassandra.jmx.local.port={JMX_PORT}", f"-Djava.rmi.server.hostname={HOST}",
+            f"-Dcassandra.jmx.local.port={self.jmx_port}", f"-Djava.rmi.server.hostname={HOST}",
             "-cp", str(LIB / "*"), MAIN,
         ]
 
@@ -123,18 +155,27 @@ class Cassandra(Service):
         return {"MALLOC_ARENA_MAX": "4"}
 
     def ready(self) -> bool:
-        cluster = connect(self.port, timeout=2.0, schema_metadata_enabled=False, token_metadata_enabled=False)
+        # With auth, a fresh node only knows the built-in superuser until bootstrap replaces it.
+        logins = [self.login(), BUILTIN] if self.credentials else [None]
+        return any(self._answers(login) for login in logins)
+
+    def _answers(self, login: tuple[str, str] | None) -> bool:
+        cluster = connect(self.port, timeout=2.0, login=login, schema_metadata_enabled=False,
+                          token_metadata_enabled=False)
         try:
             row = cluster.connect().execute("SELECT release_version FROM system.local").one()
             return row is not None
-        except Exception:  # noqa: BLE001 - not listening yet / still starting
+        except Exception:  # noqa: BLE001 - not listening yet / still starting / login not there yet
             return False
         finally:
             cluster.shutdown()
 
     def bootstrap(self) -> None:
-        """Apply include/cql/schema.cql (IF NOT EXISTS statements) and wait for schema agreement."""
-        cluster = connect(self.port, timeout=30.0, max_schema_agreement_wait=60)
+        """With auth, replace the built-in superuser by the generated role; apply include/cql/schema.cql
+        (IF NOT EXISTS statements) and wait for schema agreement."""
+        if self.credentials:
+            self._replace_builtin_superuser()
+        cluster = connect(self.port, timeout=30.0, login=self.login(), max_schema_agreement_wait=60)
         try:
             session = cluster.connect()
             for statement in cql_statements(SCHEMA.read_text()):
@@ -144,5 +185,28 @@ class Cassandra(Service):
         finally:
             cluster.shutdown()
 
+    def _replace_builtin_superuser(self) -> None:
+        """Create the generated role (superuser, login) as cassandra/cassandra, then drop that one as the new
+        role. Role options take no bind markers: the driver quotes the values (%s), nothing is pasted in."""
+        login = self.login()
+        if not self._answers(login):
+            if not self._answers(BUILTIN):
+                raise ServiceError(
+                    f"{self.name}: neither the role in {self.credentials} nor the built-in superuser can log in "
+                    f"(was the credentials file replaced after the role was made?); restore the file or wipe "
+                    f"the node with `scripts/services.py reset {self.name}`; see {self.log}")
+            cluster = connect(self.port, timeout=30.0, login=BUILTIN)
+            try:
+                cluster.connect().execute("CREATE ROLE IF NOT EXISTS %s WITH PASSWORD = %s AND LOGIN = true "
+                                          "AND SUPERUSER = true", login)
+            finally:
+                cluster.shutdown()
+        cluster = connect(self.port, timeout=30.0, login=login)
+        try:
+            cluster.connect().execute("DROP ROLE IF EXISTS %s", (BUILTIN[0],))
+        finally:
+            cluster.shutdown()
 
-SERVICE = Cassandra("cassandra", PORT, extra_ports=(STORAGE_PORT,), ready_timeout=180)
+
+SERVICE = Cassandra("cassandra", PORT, extra_ports=(STORAGE_PORT,), ready_timeout=180,
+                    credentials=local_credentials.local_file())

@@ -69,19 +69,24 @@ class Service:
     port: int
     ready_timeout: float = 120.0
     extra_ports: tuple[int, ...] = field(default_factory=tuple)
+    base: Path = LOCAL  # data/, logs/ and run/ live below it (a test instance uses its own)
 
     # --- paths -------------------------------------------------------------------------------
     @property
     def log(self) -> Path:
-        return LOGS / f"{self.name}.log"
+        return self.base / "logs" / f"{self.name}.log"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.base / "run"
 
     @property
     def pidfile(self) -> Path:
-        return RUN / f"{self.name}.pid"
+        return self.run_dir / f"{self.name}.pid"
 
     @property
     def data(self) -> Path:
-        return DATA / self.name
+        return self.base / "data" / self.name
 
     # --- to override ---------------------------------------------------------------------------
     def install(self) -> None:
@@ -141,7 +146,7 @@ class Service:
                 raise ServiceError(
                     f"{self.name}: port {HOST}:{port} is taken by another process "
                     f"(find it with `ss -ltnp 'sport = :{port}'`); log: {self.log}")
-        for folder in (self.data, LOGS, RUN):
+        for folder in (self.data, self.log.parent, self.run_dir):
             folder.mkdir(parents=True, exist_ok=True)
         self.prepare()
         began = time.time()

@@ -267,9 +267,49 @@ def test_kafka_kraft_single_node(config):
     assert service["image"] == "apache/kafka:3.9.1"
     env = env_of(service)
     assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
+    assert "CLIENT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
     bootstrap = json.loads(env_of(config["services"]["airflow-scheduler"])["AIRFLOW_CONN_KAFKA_DEFAULT"])
     assert bootstrap["extra"]["bootstrap.servers"] == "kafka:9092"
+
+
+def test_kafka_clients_authenticate_with_sasl(config, env_example):
+    """Every client listener is SASL_PLAINTEXT with PLAIN and the .env login; Airflow's connection, the Spark
+    driver's environment and the one-shot/healthcheck tools carry that login."""
+    services = config["services"]
+    env = env_of(services["kafka"])
+    user, password = env_example["KAFKA_USER"], env_example["KAFKA_PASSWORD"]
+    protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    listeners = [item.split("://")[0] for item in env["KAFKA_LISTENERS"].split(",")]
+    controller = env["KAFKA_CONTROLLER_LISTENER_NAMES"]
+    assert listeners and set(listeners) <= set(protocols)
+    for name in listeners:
+        if name != controller:
+            assert protocols[name] == "SASL_PLAINTEXT", f"listener {name} is {protocols[name]}"
+            jaas = env[f"KAFKA_LISTENER_NAME_{name}_PLAIN_SASL_JAAS_CONFIG"]
+            assert "PlainLoginModule required" in jaas and jaas.endswith(";")
+            assert f'username="{user}" password="{password}"' in jaas, "the broker's own login"
+            assert f'user_{user}="{password}"' in jaas, "the accepted client login"
+    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] != controller
+    assert env["KAFKA_SASL_ENABLED_MECHANISMS"] == env["KAFKA_SASL_MECHANISM_INTER_BROKER_PROTOCOL"] == "PLAIN"
+    # The image turns every KAFKA_* variable into a broker setting: the healthcheck's login is not one of them.
+    assert env["PIPELINE_KAFKA_USER"] == user and env["PIPELINE_KAFKA_PASSWORD"] == password
+    for name in [*AIRFLOW_COMPONENTS, "airflow-init"]:
+        conn_env = env_of(services[name])
+        extra = json.loads(conn_env["AIRFLOW_CONN_KAFKA_DEFAULT"])["extra"]
+        assert (extra["security.protocol"], extra["sasl.mechanism"]) == ("SASL_PLAINTEXT", "PLAIN"), name
+        assert (extra["sasl.username"], extra["sasl.password"]) == (user, password), name
+        # spark_jobs/window_means.py (driver in the scheduler) reads these, never a command-line option.
+        assert (conn_env["KAFKA_SECURITY_PROTOCOL"], conn_env["KAFKA_SASL_MECHANISM"]) == ("SASL_PLAINTEXT", "PLAIN")
+        assert (conn_env["KAFKA_SASL_USERNAME"], conn_env["KAFKA_SASL_PASSWORD"]) == (user, password), name
+    client = ROOT / "docker" / "kafka" / "client.sh"
+    for name in ["kafka", "kafka-init"]:
+        mounts = mount_targets(services[name])
+        assert Path(mounts["/opt/parkinson/kafka-client.sh"]) == client, name
+        assert env_of(services[name])["PIPELINE_KAFKA_PASSWORD"] == password, name
+    assert "/opt/parkinson/kafka-client.sh" in " ".join(services["kafka"]["healthcheck"]["test"])
+    assert "/opt/parkinson/kafka-client.sh" in (ROOT / "docker" / "kafka" / "init-topics.sh").read_text()
+    script = client.read_text()
+    assert "--command-config" in script and "mktemp" in script and "sasl.mechanism=PLAIN" in script
 
 
 def test_hdfs_webhdfs_redirects_resolve_in_the_network(config):
@@ -282,6 +322,15 @@ def test_hdfs_webhdfs_redirects_resolve_in_the_network(config):
     assert env["HDFS-SITE.XML_dfs.replication"] == "1"
     assert env["HDFS-SITE.XML_dfs.webhdfs.enabled"] == "true"
     assert env["HDFS-SITE.XML_dfs.namenode.http-address"].endswith(":9870")
+
+
+def test_hdfs_proxy_user_is_restricted(config, env_example):
+    for name in ["namenode", "datanode"]:
+        env = env_of(config["services"][name])
+        hosts = env["CORE-SITE.XML_hadoop.proxyuser.airflow.hosts"]
+        groups = env["CORE-SITE.XML_hadoop.proxyuser.airflow.groups"]
+        assert hosts == env_example["HDFS_PROXY_HOSTS"] and groups == env_example["HDFS_PROXY_GROUPS"], name
+        assert "*" not in hosts and "*" not in groups, f"{name}: the proxy user may act for anyone from anywhere"
 
 
 def test_spark_versions_match_pyspark(config, env_example):
@@ -401,7 +450,7 @@ def test_no_secret_literal_in_compose_file(raw):
 
 def test_required_secrets_fail_loudly(raw_text):
     for variable in ["POSTGRES_PASSWORD", "MQTT_PASSWORD", "CASSANDRA_PASSWORD", "MONGO_ROOT_PASSWORD",
-                     "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY"]:
+                     "KAFKA_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY"]:
         uses = re.findall(r"(?<!\$)\$\{" + variable + r"([^}]*)\}", raw_text)
         assert uses, f"{variable} is not used"
         assert all(use.startswith(":?") for use in uses), f"{variable} should be ${{{variable}:?message}}"

@@ -1,0 +1,104 @@
+"""GAIT_LOCAL_AUTH: off leaves the services and connections exactly as before; on gives scripts/with-env's
+connections and the services tool the generated credentials (.local/credentials.env, 0600), never printed.
+(tests/integration/test_auth.py runs the auth-enabled services.)"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from scripts.localservices import cassandra, credentials, mosquitto
+from scripts.localservices.core import ROOT
+
+PROBE = """
+import json, os
+from scripts.localservices import cassandra, credentials, mosquitto
+conns = {k: json.loads(os.environ[k]) for k in ("AIRFLOW_CONN_MQTT_DEFAULT", "AIRFLOW_CONN_CASSANDRA_DEFAULT")}
+on = credentials.enabled()
+creds = credentials.load() if on else {}
+print(json.dumps({
+    "services": [str(mosquitto.SERVICE.credentials), str(cassandra.SERVICE.credentials)],
+    "logins": {k: [c.get("login"), "password" in c] for k, c in conns.items()},
+    "mqtt_password_matches": conns["AIRFLOW_CONN_MQTT_DEFAULT"].get("password") == creds.get("MQTT_PASSWORD"),
+    "cassandra_password_matches":
+        conns["AIRFLOW_CONN_CASSANDRA_DEFAULT"].get("password") == creds.get("CASSANDRA_PASSWORD")
+        == os.environ.get("CASSANDRA_PASSWORD"),
+    "spark_user": os.environ.get("CASSANDRA_USER"),
+}))
+"""
+
+
+def with_env(setting: str | None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "CASSANDRA_", "GAIT_"))}
+    if setting is not None:
+        env["GAIT_LOCAL_AUTH"] = setting
+    return subprocess.run([str(ROOT / "scripts" / "with-env"), "python", "-c", PROBE], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_off_by_default_changes_nothing():
+    result = with_env(None)
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert seen["services"] == ["None", "None"]
+    assert seen["logins"] == {"AIRFLOW_CONN_MQTT_DEFAULT": [None, False], "AIRFLOW_CONN_CASSANDRA_DEFAULT": [None, False]}
+    assert seen["spark_user"] is None
+
+
+def test_on_puts_the_generated_logins_in_the_connections_and_prints_no_secret():
+    result = with_env("on")
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    creds = credentials.load()
+    assert seen["services"] == [str(credentials.FILE)] * 2
+    assert seen["logins"] == {"AIRFLOW_CONN_MQTT_DEFAULT": [creds["MQTT_USER"], True],
+                              "AIRFLOW_CONN_CASSANDRA_DEFAULT": [creds["CASSANDRA_USER"], True]}
+    assert seen["mqtt_password_matches"] and seen["cassandra_password_matches"]
+    assert seen["spark_user"] == creds["CASSANDRA_USER"]  # spark_jobs/window_means.py reads it
+    assert credentials.FILE.stat().st_mode & 0o777 == 0o600
+    for secret in (creds["MQTT_PASSWORD"], creds["CASSANDRA_PASSWORD"]):
+        assert secret not in result.stdout + result.stderr
+
+
+def test_a_typo_fails_loudly():
+    result = with_env("yes")
+    assert result.returncode != 0
+    assert "GAIT_LOCAL_AUTH must be 'on' or 'off'" in result.stderr
+
+
+def test_generated_once_private_and_reused(tmp_path):
+    file = tmp_path / "nested" / "credentials.env"
+    first = credentials.load(file)
+    assert set(first) == {"MQTT_USER", "MQTT_PASSWORD", "CASSANDRA_USER", "CASSANDRA_PASSWORD"}
+    assert len(first["MQTT_PASSWORD"]) == 32 and first["MQTT_PASSWORD"] != first["CASSANDRA_PASSWORD"]
+    assert file.stat().st_mode & 0o777 == 0o600
+    assert credentials.load(file) == first
+    assert list(file.parent.iterdir()) == [file]  # no draft left behind
+    file.chmod(0o644)
+    with pytest.raises(credentials.ServiceError, match="chmod 600"):
+        credentials.load(file)
+
+
+def test_configs_with_and_without_auth(tmp_path):
+    file = tmp_path / "credentials.env"
+    for auth in (None, file):
+        broker = mosquitto.Mosquitto("mosquitto", 1883, base=tmp_path / str(bool(auth)), credentials=auth)
+        db = cassandra.Cassandra("cassandra", 9042, base=tmp_path / str(bool(auth)), credentials=auth)
+        for service in (broker, db):
+            for folder in (service.data, service.log.parent, service.run_dir):  # as start() does
+                folder.mkdir(parents=True, exist_ok=True)
+            service.prepare()
+        conf, yaml = broker.conf.read_text(), db.config.read_text()
+        if auth is None:
+            assert "allow_anonymous true" in conf and "password_file" not in conf
+            assert "authenticator: AllowAllAuthenticator" in yaml and "authorizer: AllowAllAuthorizer" in yaml
+            assert not any("superuser_setup_delay" in arg for arg in db.command())
+        else:
+            assert "allow_anonymous false" in conf and f"password_file {broker.password_file}" in conf
+            assert "authenticator: PasswordAuthenticator" in yaml and "authorizer: CassandraAuthorizer" in yaml
+            hashed = broker.password_file.read_text()
+            creds = credentials.load(file)
+            assert hashed.startswith(f"{creds['MQTT_USER']}:$") and creds["MQTT_PASSWORD"] not in hashed
+            assert broker.password_file.stat().st_mode & 0o777 == 0o600
