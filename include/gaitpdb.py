@@ -19,7 +19,8 @@ CHANNELS = tuple([f"l{i}" for i in range(1, 9)] + [f"r{i}" for i in range(1, 9)]
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample" / "gaitpdb"
 PHYSIONET_ZIP_URL = "https://physionet.org/static/published-projects/gaitpdb/gait-in-parkinsons-disease-1.0.0.zip"
 
-RECORDING_ID = re.compile(r"^(?P<study>Ga|Ju|Si)(?P<group>Co|Pt)(?P<number>\d{2})_(?P<walk>\d{2})$")
+# ASCII digits and a true end (`$` would also accept a trailing newline, `\d` any script's digits).
+RECORDING_ID = re.compile(r"^(?P<study>Ga|Ju|Si)(?P<group>Co|Pt)(?P<number>[0-9]{2})_(?P<walk>[0-9]{2})\Z")
 
 
 class DatasetError(ValueError):
@@ -61,9 +62,9 @@ def read_recording(path: Path) -> np.ndarray:
         raise DatasetError(f"{path}: no readings")
     try:
         rows = np.loadtxt(lines, delimiter="\t", dtype=np.float64, ndmin=2)
-    except ValueError:
+    except ValueError as exc:
         _raise_first_bad_line(path, lines)
-        raise
+        raise DatasetError(f"{path}: {exc}") from None
     if rows.shape[1] != N_COLUMNS or not np.isfinite(rows).all():
         _raise_first_bad_line(path, lines)
     return rows
@@ -71,13 +72,15 @@ def read_recording(path: Path) -> np.ndarray:
 
 def _raise_first_bad_line(path: Path, lines: list[bytes]) -> None:
     for line_no, raw in enumerate(lines, start=1):
-        fields = raw.strip().split(b"\t")
         if not raw.strip():
             continue
+        fields = raw.strip(b" \r\n").split(b"\t")
         if len(fields) != N_COLUMNS:
             raise DatasetError(f"{path}:{line_no}: expected {N_COLUMNS} tab-separated columns, "
                                f"found {len(fields)}")
         try:
+            if any(b"_" in f for f in fields):  # float() accepts 1_0, the recording format does not
+                raise ValueError
             values = [float(f) for f in fields]
         except ValueError:
             raise DatasetError(f"{path}:{line_no}: not a number in {raw[:80]!r}") from None

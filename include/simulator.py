@@ -19,13 +19,15 @@ def publish_recordings(client, folder: Path, *, recordings: list[str] | None = N
     The client must be connected; returns counts once the broker acknowledged every message."""
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
+    # Every file is read (and checked) before the first publish: a corrupt one stops the run with nothing sent.
+    chosen = list(iter_recordings(Path(folder), recordings))
     client.loop_start()
     began = next_report = time.monotonic()
     published = messages = 0
     per_recording: dict[str, int] = {}
     last = None
     try:
-        for recording_id, rows in iter_recordings(Path(folder), recordings):
+        for recording_id, rows in chosen:
             if max_rows:
                 rows = rows[:max_rows]
             topic = names.mqtt_topic(recording_id)

@@ -36,7 +36,7 @@ PIPELINE_PARAMS = {
                          description="gaitpdb folder to simulate from; empty = the bundled sample "
                                      "(include/sample/gaitpdb)."),
     "recordings": Param(None, type=["null", "array"],
-                        items={"type": "string", "pattern": r"^(Ga|Ju|Si)(Co|Pt)\d{2}_\d{2}$"},
+                        items={"type": "string", "pattern": r"^(Ga|Ju|Si)(Co|Pt)[0-9]{2}_[0-9]{2}$"},
                         title="Recordings to simulate", description="Recording ids like GaCo01_01, one per line; "
                                                                     "empty = all."),
     "publish_rate": Param(0, type="number", minimum=0, maximum=1_000_000, title="Publish rate (readings/s)",

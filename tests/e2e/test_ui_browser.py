@@ -160,3 +160,18 @@ def test_report_refuses_anonymous_requests(airflow_ui):
             urllib.request.urlopen(f"{BASE}{path}", timeout=30)
         assert error.value.code in (401, 403), path
 
+
+def test_api_refuses_a_bad_param_and_creates_no_run(airflow_ui):
+    """A trigger with window_size -5 is refused by Param validation (HTTP 400 naming the Param); no run exists."""
+    access = token(*airflow_ui)
+    wait_for_dag(access)
+    run_id = f"bad-params-{int(time.time())}"
+    with pytest.raises(urllib.error.HTTPError) as error:
+        rest(f"/api/v2/dags/{DAG_ID}/dagRuns", access, method="POST",
+             body={"dag_run_id": run_id, "logical_date": None, "conf": {"window_size": -5}})
+    detail = json.loads(error.value.read())["detail"]
+    assert error.value.code == 400, detail
+    assert str(detail).startswith("Invalid input for param window_size: -5 is less than the minimum of 2"), detail
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        rest(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}", access)
+    assert missing.value.code == 404

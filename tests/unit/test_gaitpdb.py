@@ -37,6 +37,16 @@ def test_crlf_and_lf_agree(tmp_path):
     ("\t".join(["x"] * 19) + "\n", ":1: not a number"),
     ("\t".join(["NaN"] * 19) + "\n", ":1: NaN or infinite"),
     ("", "no readings"),
+    ("\n\n", "no readings"),
+    ("\u00ff\u00fe\x00\x01\n", ":1: expected 19 tab-separated columns, found 1"),
+    ("Time\t" + "\t".join(f"L{i}" for i in range(18)) + "\n", ":1: not a number"),  # a header line
+    (",".join(["1"] * 19) + "\n", ":1: expected 19 tab-separated columns, found 1"),
+    ("\t".join(["1"] * 19) + "\n" + "\t".join(["inf"] * 19) + "\n", ":2: NaN or infinite"),
+    ("\t".join(["1"] * 19) + "\r\n" + "\t".join(["1"] * 19), ":2: truncated last line"),
+    # numpy refuses these, Python's float() takes them: today a bare ValueError naming neither file nor line
+    # (a trailing tab, i.e. an empty 20th column; a digit separator)
+    ("\t".join(["1"] * 19) + "\t\n", ":1: expected 19 tab-separated columns, found 20"),
+    ("\t".join(["1_0"] * 19) + "\n", ":1: not a number"),
 ])
 def test_corrupt_files_name_file_and_line(tmp_path, content, message):
     path = tmp_path / "GaCo01_01.txt"
