@@ -5,6 +5,8 @@ import logging
 import time
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
+
 from include import names
 from include.contract import encode, reading_from_row
 from include.gaitpdb import iter_recordings
@@ -34,7 +36,7 @@ def publish_recordings(client, folder: Path, *, recordings: list[str] | None = N
             for start in range(0, len(rows), batch_size):
                 chunk = [reading_from_row(recording_id, seq, rows[seq])
                          for seq in range(start, min(start + batch_size, len(rows)))]
-                last = client.publish(topic, encode(chunk), qos=names.MQTT_QOS)
+                last = _publish(client, topic, encode(chunk))
                 published += len(chunk)
                 messages += 1
                 if rate > 0:
@@ -55,6 +57,17 @@ def publish_recordings(client, folder: Path, *, recordings: list[str] | None = N
     log.info("simulator: published %d readings of %d recordings in %d messages in %.1fs (%.0f readings/s)",
              published, len(per_recording), messages, elapsed, published / max(elapsed, 1e-9))
     return {"readings": published, "messages": messages, "recordings": per_recording, "seconds": round(elapsed, 2)}
+
+
+def _publish(client, topic: str, payload: bytes):
+    """Publish with QoS 1; when paho refuses because the message id it drew still belongs to an
+    unacknowledged message (ids are 16-bit: over 65,535 in flight), wait a moment and publish again
+    (paho would otherwise drop the message, reporting it only on that message's info)."""
+    while True:
+        info = client.publish(topic, payload, qos=names.MQTT_QOS)
+        if info.rc != mqtt.MQTT_ERR_QUEUE_SIZE:
+            return info
+        time.sleep(0.002)
 
 
 def _wait_all_acked(client, timeout: float = 300.0) -> None:
