@@ -2,7 +2,7 @@
 #   make demo   set up everything, start the local services, run the pipeline on the bundled sample
 #   make test   set up everything, start the local services, run all tests, stop the services
 #   make ui     set up everything, start the local services and the Airflow UI (prints URL and login)
-.PHONY: install up down status logs reset demo test unit lock ui bench
+.PHONY: install up down status logs reset demo test unit lock ui bench faults load
 
 SERVICES = scripts/with-env python scripts/services.py
 
@@ -37,6 +37,15 @@ ui: install up
 # ARGS="--smoke" for the quick check CI runs; results in test-artifacts/benchmarks/.
 bench: install up
 	scripts/with-env python -m benchmarks.pipeline $(ARGS)
+
+# Fault injection (`make test` runs cases 1, 2 and 4): all 7 cases that stop, restart or kill real services and
+# processes during DAG runs; retries and recovery times in test-artifacts/faults/report.json.
+faults: install up
+	scripts/with-env python -m pytest tests/faults -ra
+
+# Sustained load: 10 minutes of publishing while no DAG runs, then one DAG run (`make test` runs 20 s of it).
+load: install up
+	GAIT_LOAD_SECONDS=600 GAIT_LOAD_CAPTURE_BOUND=1000000 scripts/with-env python -m pytest tests/load -ra
 
 # Fast tests that need no services (contract, windowing, training, DAG integrity, compose file).
 unit:

@@ -31,7 +31,8 @@ trap 'stop_services || leftover=1; report; [ -z "${leftover:-}" ] || exit 1' EXI
 phase up scripts/with-env python scripts/services.py up || exit 1
 phase status scripts/with-env python scripts/services.py status || exit 1
 mkdir -p test-artifacts
-phase pytest scripts/with-env python -m pytest tests -ra --junitxml=test-artifacts/junit.xml "$@"
+# The long fault cases run with `make faults` (tests/faults: marker full_faults).
+phase pytest scripts/with-env python -m pytest tests -ra -m "not full_faults" --junitxml=test-artifacts/junit.xml "$@"
 rc=$?
 if [ $rc -eq 5 ]; then
   echo "pytest collected no tests (exit 5): treated as a failure" >&2

@@ -226,7 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     phases: dict[str, float] = {}
 
     def timed(name: str, action):
-        """Run one Spark action and keep its wall time (the job's profile, in the summary)."""
+        """Run one Spark action and keep its wall time (the job's profile, in the summary); the task log shows
+        each phase as it starts."""
+        print(f"window_means: phase {name} started", flush=True)
         start = time.time()
         result = action()
         phases[name] = round(time.time() - start, 2)

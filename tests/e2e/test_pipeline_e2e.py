@@ -15,8 +15,9 @@ import pytest
 from include import gaitpdb, names
 from include.features import GAIT_FEATURES, recording_feature_windows
 from include.plots import HEIGHT, WIDTH, png_size
-from include.windowing import recording_windows
 from scripts.demo import run_dag, run_task
+from tests.pipeline_checks import (SAMPLE_READINGS, assert_windows_equal_reference, cassandra_rows, cassandra_windows,
+                                   champion_document, metrics_documents, read_json)
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / "test-artifacts" / "e2e"
@@ -42,7 +43,6 @@ MALFORMED = [  # (topic, payload, expected reason); each unique, so none is take
     ("gait/readings/GaCo01_01", json.dumps([VALID, {**VALID, "seq": -1}]).encode(), "negative_seq"),
     ("gait/readings/GaCo01_01", b"[]", "empty_batch"),
 ]
-SAMPLE_READINGS = 13 * 1050
 
 
 def batch() -> str:
@@ -67,44 +67,6 @@ def publish_malformed() -> None:
         client.publish(topic, payload, qos=1).wait_for_publish(10)
     client.loop_stop()
     client.disconnect()
-
-
-def read_json(store, path: str) -> dict:
-    with store.read(path) as reader:
-        return json.loads(reader.read())
-
-
-def cassandra_rows(table: str, recordings: list[str]) -> list[dict]:
-    from cassandra.query import dict_factory
-
-    from gait_airflow.stages import cassandra_session
-
-    session = cassandra_session()
-    session.row_factory = dict_factory
-    statement = session.prepare(f"SELECT * FROM {names.CASSANDRA_KEYSPACE}.{table} WHERE recording_id = ?")
-    try:
-        return [row for r in recordings for row in session.execute(statement, (r,))]
-    finally:
-        session.cluster.shutdown()
-
-
-def cassandra_windows(recordings: list[str]) -> list[dict]:
-    return cassandra_rows(names.WINDOW_TABLE, recordings)
-
-
-def champion_document() -> dict | None:
-    from airflow.providers.mongo.hooks.mongo import MongoHook
-
-    with MongoHook(mongo_conn_id=names.MONGO_CONN_ID) as hook:
-        return hook.find(names.CHAMPION_COLLECTION, {"_id": names.CHAMPION_ID}, find_one=True,
-                         mongo_db=names.MONGO_DB)
-
-
-def metrics_documents(doc_id: str) -> list[dict]:
-    from airflow.providers.mongo.hooks.mongo import MongoHook
-
-    with MongoHook(mongo_conn_id=names.MONGO_CONN_ID) as hook:
-        return list(hook.find(names.METRICS_COLLECTION, {"_id": doc_id}, mongo_db=names.MONGO_DB))
 
 
 @pytest.fixture(scope="module")
@@ -146,19 +108,7 @@ def test_kafka_range_equals_landed_rows(first_run):
 
 
 def test_every_cassandra_window_equals_the_numpy_reference(first_run):
-    expected = {}
-    for recording_id, rows in gaitpdb.iter_recordings(gaitpdb.SAMPLE_DIR):
-        for window in recording_windows(recording_id, rows, 100):
-            expected[(recording_id, window["window_index"])] = window
-    stored = {(r["recording_id"], r["window_index"]): r for r in cassandra_windows(sorted({k[0] for k in expected}))}
-    assert set(stored) == set(expected)  # complete windows only: 10 per 1,050-row recording
-    for key, want in expected.items():
-        got = stored[key]
-        assert got["batch_id"] == batch()
-        for field in ("subject_id", "study", "subject_group", "walk", "label", "n_rows", "window_size"):
-            assert got[field] == want[field], (key, field)
-        for field in ("t_start", "t_end", *gaitpdb.CHANNELS):
-            assert got[field] == pytest.approx(want[field], abs=1e-6), (key, field)
+    assert assert_windows_equal_reference(batch()) == 130  # complete windows only: 10 per 1,050-row recording
 
 
 def test_every_cassandra_feature_window_equals_the_numpy_reference(first_run):

@@ -1,0 +1,255 @@
+"""Fault injection on the real local services: each case runs the main DAG on the bundled sample (a batch of
+its own), stops, restarts or kills a real process at a set moment, and checks that the run still ends
+successful with exact counts at every hop and exactly the reference's windows in Cassandra.
+
+Moments are exact: tests/faults/dag_runner.py pauses the run inside the capture or the replay while the test
+acts, or the test acts on a line of the run's log. Each case records the affected task's failed tries (Airflow's
+retries, 15 s apart and growing) and the time from the fault to that task's success (report.json + summary).
+
+`make test` (and CI) runs cases 1, 2 and 4, the capture's three ways to fail; `make faults` runs all seven
+(marker full_faults: about 23 minutes in all).
+"""
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from include import names
+from tests.faults.harness import REPORT, DagRun, RunLog, save_report, utcnow
+from tests.pipeline_checks import (SAMPLE_READINGS, SAMPLE_WINDOWS, assert_windows_equal_reference, cassandra_rows,
+                                   metrics_documents, read_json)
+
+ROOT = Path(__file__).resolve().parents[2]
+LOGS = ROOT / "test-artifacts" / "faults"
+DAG_ID = "parkinson_gait_pipeline"
+# Batches of this session: from 2026-06-01 (the e2e tests use dates before May, the benchmark December).
+BASE_DATE = datetime(2026, 6, 1, tzinfo=timezone.utc) + timedelta(minutes=int(time.time()) % 100_000)
+CONF = {"capture_idle_seconds": 3, "bias_variance_rounds": 3, "cv_folds": 3}
+# One reading per message: 13,650 messages, so the capture lands three chunks of 5,000 and acknowledges each.
+SINGLE = {**CONF, "readings_per_message": 1}
+
+
+def logical_date(case: int) -> datetime:
+    return BASE_DATE + timedelta(hours=case)
+
+
+def batch(case: int) -> str:
+    from gait_airflow.stages import batch_id
+
+    return batch_id(logical_date(case), "")
+
+
+@pytest.fixture(autouse=True)
+def empty_capture_session():
+    """Each case captures only its own batch: drop what earlier local runs left queued for the capture."""
+    from gait_airflow.stages import discard_queued
+
+    discard_queued()
+
+
+def start(case: int, conf: dict, pause: str | None = None, attempt: str = "") -> DagRun:
+    return DagRun(DAG_ID, logical_date(case), conf, LOGS / f"case{case}{attempt}.log", pause=pause)
+
+
+def assert_exact(run: RunLog, case: int, published: int | None = SAMPLE_READINGS) -> dict:
+    """The run succeeded, every hop's count equals the sample's, and Cassandra holds exactly the reference.
+    `published` is None when the run did not simulate (it captured what an earlier run published)."""
+    from gait_airflow.stages import hdfs_client
+
+    assert run.ok, f"the DAG run ended {run.state}:\n{run.tail()}"
+    report = read_json(hdfs_client(), names.manifest_path(batch(case), names.RECONCILIATION_MANIFEST))
+    counts = report["counts"]
+    assert report["ok"], report
+    assert {k: counts[k] for k in ("published", "landed_in_hdfs", "produced_to_kafka", "read_by_spark",
+                                   "dead_lettered", "windows_written", "windows_expected")} == {
+        "published": published, "landed_in_hdfs": SAMPLE_READINGS, "produced_to_kafka": SAMPLE_READINGS,
+        "read_by_spark": SAMPLE_READINGS, "dead_lettered": 0, "windows_written": SAMPLE_WINDOWS,
+        "windows_expected": SAMPLE_WINDOWS}
+    assert assert_windows_equal_reference(batch(case)) == SAMPLE_WINDOWS
+    assert len(metrics_documents(f"{DAG_ID}__{batch(case)}")) == 1
+    return counts
+
+
+def record(case: int, fault: str, task_id: str, run: RunLog, fault_at: datetime, down_seconds: float | None,
+           run_seconds: float, retries: int | None = None) -> dict:
+    done = run.succeeded_at(task_id)
+    entry = {"case": case, "fault": fault, "task": task_id, "passed": False,
+             "retries": run.failed_tries(task_id) if retries is None else retries,
+             "recovery_seconds": round((done - fault_at).total_seconds(), 1) if done else None,
+             "service_down_seconds": None if down_seconds is None else round(down_seconds, 1),
+             "run_seconds": round(run_seconds, 1)}
+    REPORT.append(entry)
+    save_report()
+    return entry
+
+
+def passed(entry: dict) -> None:
+    entry["passed"] = True
+    save_report()
+
+
+def outage_until_a_try_fails(case: int, run: DagRun, service, task_id: str, fault: str, *,
+                              release: bool = False, readable: str = "") -> None:
+    """Stop the service now (then let a paused run go on); start it again once a try of the task has
+    failed, so the fault surely hit it; the run must then end with exact results."""
+    fault_at = utcnow()
+    began = time.monotonic()
+    service.stop()
+    if release:
+        run.release()
+    try:
+        run.wait_for_state(task_id, ("up_for_retry", "failed"), timeout=300)
+    finally:
+        service.start()
+    down = time.monotonic() - began
+    log = run.finish()
+    entry = record(case, fault, task_id, log, fault_at, down, run.seconds)
+    assert entry["retries"] >= 1, "the outage should have failed a try"
+    assert readable in log.text, "the failure should name the service and its connection"
+    assert_exact(log, case)
+    passed(entry)
+
+
+def test_1_mosquitto_restarted_while_the_capture_drains():
+    """Part of the batch landed and acknowledged, the rest still in flight or queued: the broker restarts (its
+    persistence keeps the durable session); the capture's try fails, the retry gets the rest redelivered."""
+    from scripts.localservices import mosquitto
+
+    run = start(1, SINGLE, pause="after_ack:1")
+    run.wait_paused()
+    fault_at = utcnow()
+    began = time.monotonic()
+    mosquitto.SERVICE.stop()
+    mosquitto.SERVICE.start()
+    down = time.monotonic() - began
+    run.release()
+    log = run.finish()
+    entry = record(1, "Mosquitto restarted after the capture acknowledged its first chunk of three",
+                   "capture_mqtt_to_hdfs", log, fault_at, down, run.seconds)
+    assert entry["retries"] >= 1, "the restart should have failed the capture's try"
+    assert_exact(log, 1)
+    passed(entry)
+
+
+def test_2_capture_killed_after_landing_a_chunk_before_acknowledging_it():
+    """SIGKILL of the process running the capture, with its second chunk in HDFS but not acknowledged; the
+    next attempt merges the landed parts and drops the redelivered copies."""
+    from gait_airflow.stages import hdfs_client
+    from include.capture import read_manifest
+
+    run = start(2, SINGLE, pause="before_ack:2", attempt="-killed")
+    run.wait_paused()
+    fault_at = utcnow()
+    run.kill()
+    again = start(2, {**SINGLE, "simulate_sensors": False}, attempt="-retry")  # what was published is queued
+    log = again.finish()
+    entry = record(2, "process running the capture SIGKILLed with chunk 2 of 3 landed, not acknowledged",
+                   "capture_mqtt_to_hdfs", log, fault_at, None, again.seconds, retries=1)
+    manifest = read_manifest(hdfs_client(), batch(2))
+    assert manifest["duplicates_dropped"] > 0, "the landed but unacknowledged chunk should come back as copies"
+    assert_exact(log, 2, published=None)
+    passed(entry)
+
+
+@pytest.mark.full_faults
+def test_3_kafka_restarted_during_the_replay():
+    """Kafka stops after 6,000 of 13,650 messages were produced and starts again; the idempotent producer
+    delivers the rest (or the task retries); Spark reads exactly the recorded offsets."""
+    from scripts.localservices import kafka
+
+    run = start(3, CONF, pause="produce:6000")
+    run.wait_paused()
+    fault_at = utcnow()
+    began = time.monotonic()
+    kafka.SERVICE.stop()
+    run.release()
+    time.sleep(5)  # the replay keeps producing into its local queue while the broker is away
+    kafka.SERVICE.start()
+    down = time.monotonic() - began
+    log = run.finish()
+    entry = record(3, "Kafka stopped after 6,000 of 13,650 messages were produced, started 5 s later",
+                   "replay_hdfs_to_kafka", log, fault_at, down, run.seconds)
+    assert entry["recovery_seconds"] is not None and entry["recovery_seconds"] >= 5, \
+        "the replay should have waited for Kafka to come back"
+    assert_exact(log, 3)
+    passed(entry)
+
+
+def test_4_hdfs_datanode_restarted_during_landing():
+    """The DataNode stops as the capture writes the batch's final files; the try fails, the DataNode comes
+    back, the retry lands from the acknowledged parts (nothing is left in the broker to redeliver)."""
+    from scripts.localservices import hdfs
+
+    run = start(4, CONF, pause="before_land:1")
+    run.wait_paused()
+    outage_until_a_try_fails(4, run, hdfs.DATANODE, "capture_mqtt_to_hdfs", release=True,
+                             fault="HDFS DataNode stopped as the capture began its final landing, restarted after "
+                                   "the failed try")
+
+
+@pytest.mark.full_faults
+def test_5_cassandra_restarted_while_the_spark_job_writes():
+    """Cassandra stops as the Spark job starts its window phase (its next steps clear and write the
+    batch's windows); the job fails, Cassandra comes back, the retried job rewrites every window."""
+    from scripts.localservices import cassandra
+
+    run = start(5, CONF)
+    run.wait_for_line(r"window_means: phase window_means started", timeout=600)
+    outage_until_a_try_fails(5, run, cassandra.SERVICE, "spark_window_means",
+                             fault="Cassandra stopped as the Spark job reached its window and write phases, "
+                                   "restarted after the failed try")
+
+
+@pytest.mark.full_faults
+def test_6_mongodb_down_when_the_metrics_are_stored():
+    from scripts.localservices import ferretdb
+
+    run = start(6, CONF)
+    run.wait_for_line(r"\[DAG TEST\] starting task_id=train_knn", timeout=600)
+    outage_until_a_try_fails(6, run, ferretdb.SERVICE, "store_metrics",
+                             readable="MongoDB behind connection 'mongo_default'",
+                             fault="MongoDB-wire server (FerretDB) stopped before the metrics were stored, "
+                                   "started after the failed try")
+
+
+def final_state(case: int) -> dict:
+    """What a run leaves behind for its batch, without what must differ between runs (times, run ids,
+    Kafka offsets of the new replay)."""
+    from gait_airflow.stages import hdfs_client
+    from include.capture import read_lines, read_manifest
+
+    store = hdfs_client()
+    manifest = read_manifest(store, batch(case))
+    recordings = sorted(manifest["recordings"])
+    landed = {r: read_lines(store, f"{manifest['raw_dir']}/{r}.jsonl") for r in recordings}
+    tables = {table: sorted((tuple(sorted((k, v) for k, v in row.items() if k != "written_at"))
+                             for row in cassandra_rows(table, recordings)), key=repr)
+              for table in (names.WINDOW_TABLE, names.FEATURE_TABLE)}
+    docs = metrics_documents(f"{DAG_ID}__{batch(case)}")
+    model = [{k: doc[k] for k in ("evaluation", "model", "data")} for doc in docs]
+    return {"manifest": {k: manifest[k] for k in ("recordings", "seq_ranges", "readings", "dead_letters")},
+            "landed": landed, "tables": tables, "metrics": json.loads(json.dumps(model, default=str))}
+
+
+@pytest.mark.full_faults
+def test_7_rerunning_the_whole_dag_for_the_same_batch_gives_an_identical_final_state():
+    first = start(7, CONF, attempt="-first").finish()
+    assert first.ok, first.tail()
+    before = final_state(7)
+    fault_at = utcnow()
+    again = start(7, CONF, attempt="-again")
+    log = again.finish()
+    entry = record(7, "the whole DAG run again for the same batch (same readings published again)",
+                   "champion_gate", log, fault_at, None, again.seconds, retries=0)
+    assert_exact(log, 7)
+    after = final_state(7)
+    assert after["manifest"] == before["manifest"]
+    assert after["landed"] == before["landed"]
+    assert after["tables"] == before["tables"] and len(after["tables"][names.WINDOW_TABLE]) == SAMPLE_WINDOWS
+    assert after["metrics"] == before["metrics"] and len(after["metrics"]) == 1
+    passed(entry)
+
