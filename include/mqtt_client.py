@@ -15,7 +15,7 @@ class MqttError(ConnectionError):
 
 def connect(host: str, port: int, *, client_id: str = "", clean_session: bool = True, manual_ack: bool = False,
             username: str | None = None, password: str | None = None, tls_ca: str | None = None,
-            keepalive: int = 60, timeout: float = 10.0, on_message=None) -> mqtt.Client:
+            keepalive: int = 60, timeout: float = 60.0, on_message=None) -> mqtt.Client:
     """A connected MQTT 3.1.1 client whose CONNECT was accepted (network loop not started).
 
     A resumed durable session starts delivering queued messages right after CONNACK, so a receiving client
@@ -53,8 +53,9 @@ def connect(host: str, port: int, *, client_id: str = "", clean_session: bool = 
     return client
 
 
-def subscribe(client: mqtt.Client, topic: str, qos: int, timeout: float = 10.0) -> None:
-    """Subscribe and wait for the SUBACK (runs the network loop inline)."""
+def subscribe(client: mqtt.Client, topic: str, qos: int, timeout: float = 60.0) -> None:
+    """Subscribe and wait for the SUBACK (runs the network loop inline). The timeouts here are generous: with
+    a backlog of a million messages, Mosquitto stops answering for seconds while it saves its queue to disk."""
     granted: dict[str, Any] = {}
     client.on_subscribe = lambda _c, _u, mid, codes, _p: granted.update(mid=mid, codes=codes)
     _, mid = client.subscribe(topic, qos=qos)

@@ -24,7 +24,7 @@ class MqttHook(BaseHook):
         self.mqtt_conn_id = mqtt_conn_id
 
     def get_conn(self, client_id: str = "", clean_session: bool = True, manual_ack: bool = False,
-                 timeout: float = 10.0, on_message=None) -> mqtt.Client:
+                 timeout: float = 60.0, on_message=None) -> mqtt.Client:
         conn = self.get_connection(self.mqtt_conn_id)
         extra = conn.extra_dejson
         if not conn.host:

@@ -109,6 +109,7 @@ def test_sustained_publish_then_one_dag_run_loses_nothing_and_bounds_the_capture
     run.wait_for_line(r"\[DAG TEST\] end task task_id=capture_mqtt_to_hdfs", timeout=1800)
     capture_rss = dag_rss.mib()["dag_run"]
     log = run.finish(timeout=3600)
+    REPORT.update(capture_process_peak_rss_mib=capture_rss, dag_run_seconds=round(run.seconds, 1), dag_run_ok=log.ok)
     remaining = discard_queued(idle_seconds=5)
     broker_rss = broker.mib()["mosquitto"]
     manifest = read_manifest(hdfs_client(), batch_id(LOGICAL_DATE, ""))
