@@ -12,7 +12,6 @@ def pytest_configure(config):
                                 "project's settings in config/local.env are loaded")
 
 
-
 def pytest_terminal_summary(terminalreporter):
     """Figures the fault and load suites measured (tests/reports.py), when they ran."""
     import sys
