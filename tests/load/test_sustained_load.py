@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from benchmarks.pipeline import PeakRss, tree_rss
 from include import gaitpdb, names
 from tests import reports
 from tests.faults.harness import DagRun
@@ -62,40 +62,13 @@ def publish_for(seconds: float) -> dict:
             "readings_per_s": round(published / elapsed)}
 
 
-class PeakRss:
-    """Peak resident memory of a few processes, sampled every 0.2 s."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        import psutil
-
-        self.processes = {name: psutil.Process(pid) for name, pid in pids.items()}
-        self.peaks = dict.fromkeys(pids, 0)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            for name, process in self.processes.items():
-                try:
-                    self.peaks[name] = max(self.peaks[name], process.memory_info().rss)
-                except Exception:  # noqa: BLE001 - a finished process keeps its last peak
-                    pass
-            self.stop.wait(0.2)
-
-    def mib(self) -> dict[str, int]:
-        self.stop.set()
-        self.thread.join()
-        return {name: round(peak / 2**20) for name, peak in self.peaks.items()}
-
-
 def test_sustained_publish_then_one_dag_run_loses_nothing_and_bounds_the_capture():
     from gait_airflow.stages import batch_id, discard_queued, hdfs_client
     from include.capture import read_manifest
     from scripts.localservices import mosquitto
 
     discard_queued()
-    broker = PeakRss({"mosquitto": mosquitto.SERVICE.pid()})
+    broker = PeakRss([mosquitto.SERVICE.pid()]).__enter__()
     publish = publish_for(SECONDS)
     REPORT.update(publish=publish, capture_bound_messages=BOUND)
     run = DagRun("parkinson_gait_pipeline", LOGICAL_DATE,
@@ -104,20 +77,19 @@ def test_sustained_publish_then_one_dag_run_loses_nothing_and_bounds_the_capture
     # The capture runs inside the `dags test` process: its peak up to the capture's end, and what the process
     # already held when the capture started (Airflow itself).
     run.wait_for_line(r"\[DAG TEST\] starting task_id=capture_mqtt_to_hdfs", timeout=600)
-    dag_rss = PeakRss({"dag_run": run.proc.pid})
-    before_capture = dag_rss.processes["dag_run"].memory_info().rss
-    run.wait_for_line(r"\[DAG TEST\] end task task_id=capture_mqtt_to_hdfs", timeout=1800)
-    capture_rss = dag_rss.mib()["dag_run"]
+    before_capture = tree_rss(run.proc.pid)
+    with PeakRss([run.proc.pid]) as dag_rss:
+        run.wait_for_line(r"\[DAG TEST\] end task task_id=capture_mqtt_to_hdfs", timeout=1800)
+    capture_rss = dag_rss.figures()["stage_peak_rss_mib"]
     log = run.finish(timeout=3600)
     REPORT.update(capture_process_peak_rss_mib=capture_rss, dag_run_seconds=round(run.seconds, 1), dag_run_ok=log.ok)
     remaining = discard_queued(idle_seconds=5)
-    broker_rss = broker.mib()["mosquitto"]
+    broker.__exit__()
+    broker_rss = broker.figures()["stage_peak_rss_mib"]
     manifest = read_manifest(hdfs_client(), batch_id(LOGICAL_DATE, ""))
     REPORT.update(landed=manifest["readings"], still_queued_after_run=remaining,
                   capture_messages=manifest["messages_received"], dead_letters=manifest["dead_letters"],
-                  capture_process_peak_rss_mib=capture_rss,
-                  capture_process_rss_before_mib=round(before_capture / 2**20), broker_peak_rss_mib=broker_rss,
-                  dag_run_seconds=round(run.seconds, 1), dag_run_ok=log.ok)
+                  capture_process_rss_before_mib=round(before_capture / 2**20), broker_peak_rss_mib=broker_rss)
     drained = [line for line in log.text.splitlines() if "capture: drained" in line]
     REPORT["capture_drain"] = drained[-1].split("capture: ", 1)[1].split(" [")[0] if drained else None
     LOGS.mkdir(parents=True, exist_ok=True)
