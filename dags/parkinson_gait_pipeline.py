@@ -7,12 +7,12 @@ from datetime import datetime
 from airflow.providers.apache.cassandra.sensors.table import CassandraTableSensor
 from airflow.providers.apache.hdfs.sensors.web_hdfs import WebHdfsSensor
 from airflow.providers.apache.kafka.sensors.kafka import AwaitMessageSensor
-from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.providers.mongo.sensors.mongo import MongoSensor
 from airflow.sdk import DAG, Asset, chain, task
 
 from gait_airflow import model_stages, stages
 from gait_airflow.defaults import DEFAULT_ARGS, SENSOR_ARGS
+from gait_airflow.operators import SparkJobOperator
 from gait_airflow.params import PIPELINE_PARAMS
 from gait_airflow.sensors import MqttBrokerSensor
 from include import names
@@ -60,7 +60,7 @@ with DAG(
         task_id="wait_for_cassandra_table", table=f"{names.CASSANDRA_KEYSPACE}.{names.WINDOW_TABLE}",
         cassandra_conn_id=names.CASSANDRA_CONN_ID, **SENSOR_ARGS)
 
-    window_means = SparkSubmitOperator(
+    window_means = SparkJobOperator(
         task_id="spark_window_means",
         conn_id=names.SPARK_CONN_ID,
         application="{{ var.value.spark_jobs_dir }}/window_means.py",

@@ -20,6 +20,7 @@ from typing import Protocol
 
 from include import names
 from include.contract import Rejection, canonical_lines, validate
+from include.errors import MissingInput
 
 log = logging.getLogger(__name__)
 
@@ -318,7 +319,7 @@ def write_manifest(store: FileStore, batch_id: str, name: str, document: dict) -
 def read_manifest(store: FileStore, batch_id: str) -> dict:
     path = f"{names.raw_batch_dir(batch_id)}/{SUCCESS}"
     if not store.status(path, strict=False):
-        raise FileNotFoundError(f"batch {batch_id!r} has not been captured: no {path} in HDFS; "
+        raise MissingInput(f"batch {batch_id!r} has not been captured: no {path} in HDFS; "
                                 f"run the capture task for this date first")
     with store.read(path) as reader:
         return json.loads(reader.read())

@@ -12,6 +12,8 @@ from typing import Iterator
 
 import numpy as np
 
+from include.errors import BadInput
+
 N_COLUMNS = 19  # time, L1..L8, R1..R8, left total, right total
 N_CHANNELS = 18
 CHANNELS = tuple([f"l{i}" for i in range(1, 9)] + [f"r{i}" for i in range(1, 9)] + ["left_total", "right_total"])
@@ -23,7 +25,7 @@ PHYSIONET_ZIP_URL = "https://physionet.org/static/published-projects/gaitpdb/gai
 RECORDING_ID = re.compile(r"^(?P<study>Ga|Ju|Si)(?P<group>Co|Pt)(?P<number>[0-9]{2})_(?P<walk>[0-9]{2})\Z")
 
 
-class DatasetError(ValueError):
+class DatasetError(BadInput, ValueError):
     """A recording file or dataset folder is not what gaitpdb promises; says which file and line."""
 
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from include.errors import BadInput
 
-class ReconciliationError(RuntimeError):
+
+class ReconciliationError(BadInput, RuntimeError):
     """Two counts that must agree do not: something was lost or doubled between two stages."""
 
 

@@ -21,6 +21,7 @@ from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from include.errors import BadInput, IntegrityError
 from include.features import FEATURE_SETS
 
 INNER_FOLDS = 3
@@ -31,7 +32,7 @@ GATE_METRIC = "subject_roc_auc"  # subject-level ROC AUC under subject-grouped C
 LEAKY_NOTE = "leaky (for comparison with the original tutorial): windows of the same subject are in train and test"
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(BadInput, ValueError):
     """Too little or one-sided data to train and evaluate honestly."""
 
 
@@ -99,11 +100,22 @@ def subject_level(subjects: np.ndarray, y: np.ndarray, probability: np.ndarray) 
         np.bincount(inverse, weights=probability) / counts
 
 
-def check_trainable(data: Windows, min_subjects_per_class: int = 2) -> None:
+MIN_SUBJECTS_PER_CLASS = 2  # subject-grouped CV needs a subject of each class on both sides of every split
+
+
+def untrainable(data: Windows, min_subjects_per_class: int = MIN_SUBJECTS_PER_CLASS) -> str | None:
+    """Why these windows cannot train and evaluate a model honestly, or None when they can."""
     counts = data.counts()["subjects_per_class"]
     if min(counts.values()) < min_subjects_per_class:
-        raise TrainingDataError(f"need at least {min_subjects_per_class} subjects per class for grouped "
-                                f"evaluation, have {counts}; capture more recordings first")
+        return (f"{len(data.y)} windows with {counts['control']} control and {counts['parkinson']} Parkinson's "
+                f"subjects: subject-grouped evaluation needs at least {min_subjects_per_class} subjects per class")
+    return None
+
+
+def check_trainable(data: Windows) -> None:
+    reason = untrainable(data)
+    if reason:
+        raise TrainingDataError(f"{reason}; capture more recordings first")
 
 
 def grouped_folds(y: np.ndarray, subjects: np.ndarray, n_splits: int, seed: int) -> list[tuple[np.ndarray,
@@ -257,6 +269,6 @@ def serialize(model: Pipeline) -> tuple[bytes, str]:
 def load_verified(blob: bytes, expected_sha256: str) -> Pipeline:
     actual = hashlib.sha256(blob).hexdigest()
     if actual != expected_sha256:
-        raise ValueError(f"model artifact sha256 {actual} does not match the registry's {expected_sha256}; "
+        raise IntegrityError(f"model artifact sha256 {actual} does not match the registry's {expected_sha256}; "
                          "refusing to load it")
     return pickle.loads(blob)  # noqa: S301 - only after the checksum matched the registry

@@ -23,6 +23,7 @@ STANCE_FRACTION, EPS = 0.05, 1e-9
 SENSOR_Y = [-1.0, -0.5, -0.5, 0.0, 0.0, 0.5, 0.5, 1.0]  # heel .. toe
 HEEL, MIDFOOT, TOE = (0,), (3, 4), (6, 7)
 RECORDING_ID = r"^(Ga|Ju|Si)(Co|Pt)(\d{2})_(\d{2})$"
+BAD_INPUT_EXIT = 2  # deterministic errors (as argparse's usage errors): the Airflow task fails without retrying
 WRITE_BATCH_ROWS = 16  # rows per unlogged batch: about 5 KB, Cassandra's batch size warning threshold
 
 
@@ -218,6 +219,30 @@ def gait_features(readings, window_size: int, F, W):
     return features.select(*columns), columns
 
 
+def read_offsets_manifest(args: argparse.Namespace) -> dict | None:
+    """The replay's offsets manifest, or None (after one readable line) when it is missing or inconsistent."""
+    import urllib.error
+
+    try:
+        offsets = json.loads(webhdfs(args.webhdfs_url, args.webhdfs_user, args.offsets_manifest, "OPEN"))
+    except urllib.error.HTTPError as exc:
+        if exc.code != 404:
+            raise
+        return bad_input(f"no offsets manifest at {args.offsets_manifest}: run replay_hdfs_to_kafka for batch "
+                         f"{args.batch_id} first")
+    ranges = offsets.get("partitions")
+    if not isinstance(ranges, dict) or not all(0 <= lo <= hi for lo, hi in ranges.values()) or \
+            sum(hi - lo for lo, hi in ranges.values()) != offsets.get("messages"):
+        return bad_input(f"offsets manifest {args.offsets_manifest} is inconsistent: {offsets.get('messages')} "
+                         f"messages vs ranges {ranges}")
+    return offsets
+
+
+def bad_input(message: str) -> None:
+    print(f"window_means: BAD INPUT: {message}", file=sys.stderr, flush=True)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     from pyspark.sql import SparkSession, Window as W, functions as F, types as T
@@ -234,7 +259,9 @@ def main(argv: list[str] | None = None) -> int:
         phases[name] = round(time.time() - start, 2)
         return result
 
-    offsets = json.loads(webhdfs(args.webhdfs_url, args.webhdfs_user, args.offsets_manifest, "OPEN"))
+    offsets = read_offsets_manifest(args)
+    if offsets is None:
+        return BAD_INPUT_EXIT
     spark = timed("session", SparkSession.builder.appName(f"parkinson-window-means-{args.batch_id}").getOrCreate)
     spark.sparkContext.setLogLevel("WARN")
     summary = {"batch_id": args.batch_id, "window_size": args.window_size, "include_partial": args.include_partial,
@@ -250,10 +277,13 @@ def main(argv: list[str] | None = None) -> int:
         start = {topic: {p: lo for p, (lo, _hi) in offsets["partitions"].items()}}
         end = {topic: {p: hi for p, (_lo, hi) in offsets["partitions"].items()}}
         parallelism = spark.sparkContext.defaultParallelism
+        # `assign`, not `subscribe`: the range names only the partitions the batch's recordings were keyed to
+        # (one recording: one partition), and Spark wants offsets for exactly the partitions it reads.
+        assigned = {topic: sorted(int(p) for p in offsets["partitions"])}
         raw = (spark.read.format("kafka")
                .option("kafka.bootstrap.servers", args.kafka_bootstrap)
                .options(**kafka_options())
-               .option("subscribe", topic)
+               .option("assign", json.dumps(assigned))
                .option("startingOffsets", json.dumps(start))
                .option("endingOffsets", json.dumps(end))
                .option("minPartitions", str(2 * parallelism))  # split each Kafka partition's range over the cores
@@ -321,9 +351,9 @@ def main(argv: list[str] | None = None) -> int:
           flush=True)
     spark.stop()
     if summary["kafka_messages_read"] != summary["kafka_messages_expected"]:
-        print(f"ERROR: read {summary['kafka_messages_read']} messages from Kafka, the replay produced "
-              f"{summary['kafka_messages_expected']}", file=sys.stderr)
-        return 2
+        bad_input(f"read {summary['kafka_messages_read']} messages from Kafka, the replay produced "
+                  f"{summary['kafka_messages_expected']}")
+        return BAD_INPUT_EXIT
     return 0
 
 

@@ -13,16 +13,18 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from gait_airflow.stages import (cassandra_session, hdfs_client, read_json, reporting_unavailable,
+from gait_airflow.stages import (cassandra_session, fail_fast, hdfs_client, read_json, reporting_unavailable,
                                  spark_summary_path)
 from include import names
 from include.capture import read_manifest, write_atomically
+from include.errors import IntegrityError, MissingInput
 from include.features import FEATURE_SETS
 from include.registry import ALREADY, CHAMPION_DECISIONS, decide
 from include.replay import offsets_manifest_path
 
 log = logging.getLogger(__name__)
 
+TRAINED, NOT_TRAINED = "trained", "not_trained"  # a training report's status
 HISTORY_RUNS = 30  # runs shown in the metrics-history plot
 PREDICTION_THRESHOLD = 0.5  # as in the evaluation: Parkinson's when the recording's mean window probability >= 0.5
 
@@ -79,15 +81,19 @@ def _training_recordings(store, batch: str, scope: str) -> tuple[list[str] | Non
     return list(capture_manifest["recordings"]), lineage
 
 
+def _rows(params: dict, recordings: list[str] | None, feature_set: str) -> list[dict]:
+    session = cassandra_session()
+    try:
+        return load_windows(session, feature_set, params[FEATURE_SETS[feature_set].window_param], recordings)
+    finally:
+        session.cluster.shutdown()
+
+
 def _windows(params: dict, recordings: list[str] | None, feature_set: str) -> list[dict]:
     from include.training import TrainingDataError
 
     window_size = params[FEATURE_SETS[feature_set].window_param]
-    session = cassandra_session()
-    try:
-        rows = load_windows(session, feature_set, window_size, recordings)
-    finally:
-        session.cluster.shutdown()
+    rows = _rows(params, recordings, feature_set)
     if not rows:
         raise TrainingDataError(f"no windows of size {window_size} in {names.CASSANDRA_KEYSPACE}."
                                 f"{FEATURE_SETS[feature_set].table} for feature set {feature_set!r}: run "
@@ -97,17 +103,20 @@ def _windows(params: dict, recordings: list[str] | None, feature_set: str) -> li
 
 # --- train ------------------------------------------------------------------------------------------------
 
+@fail_fast
 def train(batch: str, dag_id: str, params: dict, scope: str) -> dict:
     """Nested grouped CV + final model; model, report and plots under /models/parkinson_knn/<run id>/."""
     from include.plots import confusion_matrix_png, roc_png
-    from include.training import Windows, serialize, subject_level, train_and_evaluate
+    from include.training import serialize, subject_level, train_and_evaluate
 
     began = time.monotonic()
     store = hdfs_client()
     run_id = training_run_id(dag_id, batch)
     recordings, lineage = _training_recordings(store, batch, scope)
     feature_set = params["feature_set"]
-    data = Windows.from_rows(_windows(params, recordings, feature_set), feature_set)
+    data, reason = _training_data(params, recordings, feature_set, lineage)
+    if reason:
+        return _not_trained(store, run_id, dag_id, batch, params, data, lineage, reason)
     log.info("train: %d windows of %d recordings, %d subjects, feature set %s (%d features)", len(data.y),
              len(set(data.recordings)), len(set(data.subjects)), feature_set, len(data.features))
     result = train_and_evaluate(data, feature_set, tuple(params["knn_k_grid"]), params["cv_folds"],
@@ -127,9 +136,8 @@ def train(batch: str, dag_id: str, params: dict, scope: str) -> dict:
     }
     for name, png in plots.items():
         write_atomically(store, f"{directory}/plots", f"{name}.png", png)
-    report.update(_id=run_id, dag_id=dag_id, batch_id=batch, lineage=lineage,
-                  params={k: params[k] for k in ("window_size", "feature_window_size", "feature_set", "knn_k_grid",
-                                                 "cv_folds", "bias_variance_rounds", "seed")},
+    report.update(_id=run_id, dag_id=dag_id, batch_id=batch, status=TRAINED, lineage=lineage,
+                  params=_recorded_params(params),
                   artifact={"hdfs_path": f"{directory}/model.pkl", "sha256": sha256, "bytes": len(blob),
                             "format": "pickle (sklearn Pipeline)"},
                   plots={name: plot_path(run_id, name) for name in plots},
@@ -147,10 +155,45 @@ def train(batch: str, dag_id: str, params: dict, scope: str) -> dict:
             "subject_roc_auc": honest["subject"]["roc_auc"], "leaky_roc_auc": leaky["roc_auc"]}
 
 
+def _training_data(params: dict, recordings: list[str] | None, feature_set: str, lineage: dict):
+    """The windows to train on, and why they cannot be evaluated honestly (None when they can). A batch too
+    small for subject-grouped evaluation trains on every window in Cassandra instead (lineage says so)."""
+    from include.training import Windows, untrainable
+
+    data = Windows.from_rows(_rows(params, recordings, feature_set), feature_set)
+    reason = untrainable(data)
+    if reason and recordings is not None:
+        log.warning("train: the batch alone cannot be evaluated honestly (%s); training on every window in "
+                    "Cassandra instead", reason)
+        lineage.update(requested_scope="batch", scope="all", widened_because=reason)
+        data = Windows.from_rows(_rows(params, None, feature_set), feature_set)
+        reason = untrainable(data)
+    return data, reason
+
+
+def _not_trained(store, run_id: str, dag_id: str, batch: str, params: dict, data, lineage: dict,
+                 reason: str) -> dict:
+    """Too little data anywhere for an honest evaluation: normal operation, not a failure. The report says
+    why (the registry and the report page show it) and the gate skips."""
+    reason = f"not trained: {reason} (in the batch and in all of Cassandra); capture more recordings"
+    report = {"_id": run_id, "dag_id": dag_id, "batch_id": batch, "status": NOT_TRAINED, "reason": reason,
+              "data": data.counts(), "lineage": lineage, "params": _recorded_params(params),
+              "model": {"feature_set": params["feature_set"]}, "trained_at": datetime.now(timezone.utc).isoformat()}
+    store.makedirs(model_dir(run_id))
+    write_atomically(store, model_dir(run_id), "report.json", json.dumps(report, indent=1).encode())
+    log.warning("train: %s", reason)
+    return {"run_id": run_id, "status": NOT_TRAINED, "reason": reason}
+
+
+def _recorded_params(params: dict) -> dict:
+    return {k: params[k] for k in ("window_size", "feature_window_size", "feature_set", "knn_k_grid", "cv_folds",
+                                   "bias_variance_rounds", "seed")}
+
+
 def _report(store, run_id: str) -> dict:
     report = read_json(store, f"{model_dir(run_id)}/report.json")
     if report is None:
-        raise FileNotFoundError(f"no training report at {model_dir(run_id)}/report.json: run train_knn first")
+        raise MissingInput(f"no training report at {model_dir(run_id)}/report.json: run train_knn first")
     return report
 
 
@@ -166,6 +209,7 @@ def _mongo_errors():
     return reporting_unavailable("MongoDB", names.MONGO_CONN_ID, "ferretdb", PyMongoError)
 
 
+@fail_fast
 def store_metrics(batch: str, dag_id: str, airflow_run_id: str) -> dict:
     """Upsert the training report into MongoDB (the registry entry of this run, `_id` = its run id)."""
     run_id = training_run_id(dag_id, batch)
@@ -187,6 +231,7 @@ def champion(hook) -> dict | None:
     return hook.find(names.CHAMPION_COLLECTION, {"_id": names.CHAMPION_ID}, find_one=True, mongo_db=names.MONGO_DB)
 
 
+@fail_fast
 def champion_gate(batch: str, dag_id: str) -> dict:
     """Promote this run only if it beats the champion's recipe on this run's evaluation data (same folds)."""
     from include.training import (GATE_METRIC, TrainingDataError, Windows, fixed_k_grouped_cv, grouped_folds,
@@ -195,6 +240,8 @@ def champion_gate(batch: str, dag_id: str) -> dict:
     store = hdfs_client()
     run_id = training_run_id(dag_id, batch)
     report = _report(store, run_id)
+    if report.get("status") == NOT_TRAINED:
+        return _no_model_to_gate(run_id, report["reason"])
     with _mongo_errors(), _mongo() as hook:
         current = champion(hook)
     champion_score, evaluated_on, unavailable = None, None, ""
@@ -237,6 +284,17 @@ def champion_gate(batch: str, dag_id: str) -> dict:
     return gate
 
 
+def _no_model_to_gate(run_id: str, reason: str):
+    """Record in the registry that this run has no model to gate, then skip the task (and what depends on it)."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    gate = {"decision": NOT_TRAINED, "promote": False, "reason": reason,
+            "decided_at": datetime.now(timezone.utc).isoformat()}
+    with _mongo_errors(), _mongo() as hook:
+        hook.update_one(names.METRICS_COLLECTION, {"_id": run_id}, {"$set": {"gate": gate}}, mongo_db=names.MONGO_DB)
+    raise AirflowSkipException(f"champion_gate skipped: no model to gate ({reason})")
+
+
 def _replace_champion(hook, current: dict | None, run_id: str, report: dict, gate: dict) -> None:
     """Compare-and-set: replace only the champion this gate evaluated against."""
     document = {"_id": names.CHAMPION_ID, "run_id": run_id, "metric": gate["metric"], "score": gate["candidate_score"],
@@ -264,7 +322,7 @@ def _replace_champion(hook, current: dict | None, run_id: str, report: dict, gat
 def _history(hook) -> list[dict]:
     docs = list(hook.find(names.METRICS_COLLECTION, {}, mongo_db=names.MONGO_DB,
                           projection={"evaluation": 1, "trained_at": 1, "gate": 1}))
-    docs = sorted(docs, key=lambda d: d.get("trained_at", ""))[-HISTORY_RUNS:]
+    docs = sorted((d for d in docs if "evaluation" in d), key=lambda d: d.get("trained_at", ""))[-HISTORY_RUNS:]
     return [{"run_id": d["_id"],
              "honest": d["evaluation"]["subject_grouped_cv"].get("subject", {}).get("roc_auc"),
              "leaky": d["evaluation"]["leaky_random_split"].get("roc_auc"),
@@ -295,18 +353,19 @@ def load_champion(store, hook) -> tuple[dict, object]:
 
     current = champion(hook)
     if current is None:
-        raise LookupError("no champion model yet: run a training DAG (train_knn, store_metrics, champion_gate)")
+        raise MissingInput("no champion model yet: run a training DAG (train_knn, store_metrics, champion_gate)")
     entry = hook.find(names.METRICS_COLLECTION, {"_id": current["run_id"]}, find_one=True, mongo_db=names.MONGO_DB)
     if entry is None:
-        raise LookupError(f"champion {current['run_id']} has no registry entry in {names.METRICS_COLLECTION}")
+        raise MissingInput(f"champion {current['run_id']} has no registry entry in {names.METRICS_COLLECTION}")
     if entry["artifact"]["sha256"] != current["artifact"]["sha256"]:
-        raise ValueError(f"champion {current['run_id']}'s registry entry names another artifact than the one "
+        raise IntegrityError(f"champion {current['run_id']}'s registry entry names another artifact than the one "
                          "promoted (re-trained?); refusing to load it: re-run its champion_gate")
     with store.read(entry["artifact"]["hdfs_path"]) as reader:
         blob = reader.read()
     return entry, load_verified(blob, entry["artifact"]["sha256"])
 
 
+@fail_fast
 def predict_latest_batch() -> dict:
     """Score the latest batch's recordings with the champion; upsert per-recording results into Cassandra."""
     from include.training import Windows, subject_level

@@ -39,7 +39,9 @@ def format_summary(summary: dict) -> str:
         f"in {spark.get('seconds')}s; {spark.get('feature_windows_written', 0):,} gait-feature windows "
         f"(window {spark.get('feature_window_size')}) -> {names.CASSANDRA_KEYSPACE}.{names.FEATURE_TABLE}",
     ]
-    if metrics:
+    if metrics and "evaluation" not in metrics:
+        lines.append(f"  model      {metrics.get('reason', 'not trained')}")
+    elif metrics:
         evaluation, model = metrics["evaluation"], metrics["model"]
         window, subject = evaluation["subject_grouped_cv"]["window"], evaluation["subject_grouped_cv"]["subject"]
         leaky, majority, bv = evaluation["leaky_random_split"], evaluation["majority_class"], evaluation["bias_variance"]

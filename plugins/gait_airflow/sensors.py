@@ -22,4 +22,5 @@ class MqttBrokerSensor(BaseSensorOperator):
         except MqttError as exc:
             self.log.info("waiting for the MQTT broker: %s", exc)
             return False
+        self.log.info("the MQTT broker behind %r accepted a connection", self.mqtt_conn_id)
         return True

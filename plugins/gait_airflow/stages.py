@@ -5,6 +5,7 @@ can run alone (`airflow tasks test parkinson_gait_pipeline <task> <date>`) and a
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from include import names
 from include.capture import Collector, capture_batch, read_manifest, write_manifest
+from include.errors import BadInput, MissingInput
 from include.gaitpdb import SAMPLE_DIR
 from include.mqtt_client import ensure_durable_session, subscribe
 
@@ -33,6 +35,20 @@ def reporting_unavailable(service: str, conn_id: str, local_name: str, *errors: 
         raise ServiceUnavailable(f"{service} behind connection {conn_id!r} is unreachable or refused the request "
                                  f"({exc}); check it with `make status` / `scripts/services.py logs "
                                  f"{local_name}`") from exc
+
+
+def fail_fast(stage):
+    """A stage's deterministic errors (include.errors.BadInput) fail its task at once, without retries, with one
+    readable line; every other error (a service down, a timeout) is left to the task's retries."""
+    @functools.wraps(stage)
+    def run(*args, **kwargs):
+        try:
+            return stage(*args, **kwargs)
+        except BadInput as exc:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(f"{stage.__name__}: {exc} (a deterministic error: not retried)") from exc
+    return run
 
 
 def batch_id(logical_date: datetime | None, run_id: str) -> str:
@@ -73,6 +89,7 @@ def cassandra_session(conn_id: str = names.CASSANDRA_CONN_ID):
 
 # --- stages --------------------------------------------------------------------------------------------
 
+@fail_fast
 def simulate(batch: str, params: dict) -> dict:
     """Publish recordings to MQTT when the run asks for it (Param simulate_sensors); counts go to HDFS for
     the reconciliation."""
@@ -99,6 +116,7 @@ def ensure_session() -> None:
     ensure_durable_session(mqtt_client_factory())
 
 
+@fail_fast
 def capture(batch: str, params: dict) -> dict:
     """Drain the durable session into HDFS chunk by chunk, acknowledging each chunk once it is landed."""
     store = hdfs_client()
@@ -135,6 +153,7 @@ def discard_queued(idle_seconds: float = 2.0) -> int:
     return collector.accepted
 
 
+@fail_fast
 def replay(batch: str) -> dict:
     from include.replay import replay as replay_batch
 
@@ -150,6 +169,7 @@ def is_reading(message) -> bool:
         return False
 
 
+@fail_fast
 def reconcile(batch: str) -> dict:
     """Counts at every hop of the batch; fails the run loudly when two that must agree do not."""
     from include.reconcile import ReconciliationError, failures, reconcile as reconcile_batch
@@ -160,7 +180,7 @@ def reconcile(batch: str) -> dict:
     kafka = read_json(store, offsets_manifest_path(batch))
     spark = read_json(store, spark_summary_path(batch))
     if kafka is None or spark is None:
-        raise FileNotFoundError(f"batch {batch}: replay or Spark manifest missing; run those tasks first")
+        raise MissingInput(f"batch {batch}: replay or Spark manifest missing; run those tasks first")
     report = reconcile_batch(simulated if simulated and simulated.get("simulated") else None,
                              read_manifest(store, batch), kafka, spark)
     path = write_manifest(store, batch, names.RECONCILIATION_MANIFEST, report)
@@ -213,7 +233,11 @@ def failure_advice(task_id: str) -> str:
 
 def log_failure(context) -> None:
     """on_failure_callback: one line naming the task, the try, the error and what to check."""
-    ti = context["ti"]
+    from airflow.sdk.exceptions import AirflowFailException
+
+    ti, exception = context["ti"], context.get("exception")
+    advice = ("not retried: fix the input it names, then clear the task" if isinstance(exception, AirflowFailException)
+              else failure_advice(ti.task_id))
     log.error("FAILED %s.%s (try %s of %s) for %s: %s | %s | re-run it alone: `airflow tasks test %s %s <date>`",
-              ti.dag_id, ti.task_id, ti.try_number, ti.max_tries + 1, context.get("run_id"),
-              context.get("exception"), failure_advice(ti.task_id), ti.dag_id, ti.task_id)
+              ti.dag_id, ti.task_id, ti.try_number, ti.max_tries + 1, context.get("run_id"), exception, advice,
+              ti.dag_id, ti.task_id)
