@@ -6,10 +6,28 @@ import pytest
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "full_faults: fault cases only `make faults` runs (too long for `make test`)")
     if "AIRFLOW_HOME" not in os.environ:
         raise pytest.UsageError("run tests through `scripts/with-env python -m pytest` (or `make test`) so the "
                                 "project's settings in config/local.env are loaded")
+
+
+@pytest.fixture(autouse=True)
+def no_run_left_behind():
+    """A test that fails or times out mid-run leaves no `airflow dags test` of tests/faults/harness.py running."""
+    import sys
+
+    yield
+    harness = sys.modules.get("tests.faults.harness")
+    if harness:
+        harness.kill_leftovers()
+
+
+@pytest.fixture(scope="session")
+def sample_run() -> dict:
+    """The session's one run of the main DAG on the bundled sample (tests/sample_batch.py)."""
+    from tests.sample_batch import run_sample_batch
+
+    return run_sample_batch()
 
 
 def pytest_terminal_summary(terminalreporter):

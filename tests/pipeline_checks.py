@@ -1,9 +1,12 @@
 """Reads and checks of the pipeline's outputs on the real services, shared by the end-to-end and fault tests."""
 from __future__ import annotations
 
+import io
 import json
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from include import gaitpdb, names
@@ -11,6 +14,15 @@ from include.windowing import recording_windows
 
 SAMPLE_READINGS = 13 * 1050  # the bundled sample: 13 recordings of 1,050 rows
 SAMPLE_WINDOWS = 13 * 10  # complete 100-row windows
+BLUE, ORANGE = (31, 119, 180), (255, 127, 14)  # matplotlib's first two line colours (the plots' first two curves)
+
+
+def pixels_like(png: bytes, colour: tuple[int, int, int], tolerance: int = 12) -> int:
+    """How many pixels of a PNG are within `tolerance` of an RGB colour (is the curve drawn at all?)."""
+    from matplotlib import image
+
+    rgb = (image.imread(io.BytesIO(png))[..., :3] * 255).round()
+    return int((np.abs(rgb - np.array(colour)).max(axis=-1) <= tolerance).sum())
 
 
 def read_json(store, path: str) -> dict:
@@ -60,10 +72,10 @@ def reference_windows(folder: Path, window_size: int = 100) -> dict[tuple[str, i
     return expected
 
 
-def assert_windows_equal_reference(batch: str, folder: Path = gaitpdb.SAMPLE_DIR) -> int:
+def assert_windows_equal_reference(batch: str, folder: Path = gaitpdb.SAMPLE_DIR, window_size: int = 100) -> int:
     """Cassandra holds exactly the reference's windows for the batch's recordings (no missing, no extra
     window, every value equal); returns how many."""
-    expected = reference_windows(folder)
+    expected = reference_windows(folder, window_size)
     stored = {(r["recording_id"], r["window_index"]): r for r in cassandra_windows(sorted({k[0] for k in expected}))}
     assert set(stored) == set(expected)
     for key, want in expected.items():
@@ -74,3 +86,76 @@ def assert_windows_equal_reference(batch: str, folder: Path = gaitpdb.SAMPLE_DIR
         for field in ("t_start", "t_end", *gaitpdb.CHANNELS):
             assert got[field] == pytest.approx(want[field], abs=1e-6), (key, field)
     return len(expected)
+
+
+def kafka_range(offsets: dict) -> list[tuple[bytes, bytes]]:
+    """(key, value) of every message in the replay's recorded offset range, read back from the topic by a
+    consumer of its own: the connection's settings, assigned partitions, a group of its own that commits nothing
+    (the pipeline's group offsets, which the Kafka sensor reads, stay as they were)."""
+    from airflow.providers.apache.kafka.hooks.consume import KafkaConsumerHook
+    from confluent_kafka import Consumer, TopicPartition
+
+    hook = KafkaConsumerHook(topics=[], kafka_config_id=names.KAFKA_CONN_ID)
+    consumer = Consumer({**hook.get_connection(names.KAFKA_CONN_ID).extra_dejson,
+                         "group.id": "gait-tests-range-reader", "enable.auto.commit": False})
+    ranges = {int(p): (lo, hi) for p, (lo, hi) in offsets["partitions"].items() if hi > lo}
+    consumer.assign([TopicPartition(offsets["topic"], p, lo) for p, (lo, _hi) in ranges.items()])
+    messages, done, deadline = [], set(), time.monotonic() + 60
+    try:
+        while len(done) < len(ranges):
+            assert time.monotonic() < deadline, f"read only {len(messages)} messages of {ranges} in 60 s"
+            for message in consumer.consume(10_000, timeout=10) or []:
+                assert message.error() is None, message.error()
+                partition, (_lo, hi) = message.partition(), ranges[message.partition()]
+                if message.offset() < hi:
+                    messages.append((message.key(), message.value()))
+                if message.offset() >= hi - 1:
+                    done.add(partition)
+    finally:
+        consumer.close()
+    return messages
+
+
+def assert_kafka_range_equals_landed(batch: str) -> dict:
+    """The topic's recorded range holds exactly the batch's landed HDFS lines, each keyed by its recording."""
+    from collections import Counter
+
+    from gait_airflow.stages import hdfs_client
+    from include.capture import read_lines, read_manifest
+    from include.replay import offsets_manifest_path
+
+    store = hdfs_client()
+    manifest, offsets = read_manifest(store, batch), read_json(store, offsets_manifest_path(batch))
+    landed = Counter((r.encode(), line.encode()) for r in manifest["recordings"]
+                     for line in read_lines(store, f"{manifest['raw_dir']}/{r}.jsonl"))
+    in_kafka = Counter(kafka_range(offsets))
+    assert in_kafka == landed and sum(landed.values()) == offsets["messages"] == manifest["readings"]
+    return offsets
+
+
+# Fields of a metrics document that differ between two runs of the same batch by design: when, which Airflow run,
+# the new replay's offsets and timings (lineage), and the gate's decision (a re-run finds itself champion).
+RUN_SPECIFIC = ("trained_at", "stored_at", "airflow_run_id", "training_seconds", "gate", "lineage")
+
+
+def final_state(batch: str, dag_id: str) -> dict:
+    """Everything a run leaves behind for its batch, but what must differ between runs (see RUN_SPECIFIC; the
+    rows' written_at)."""
+    from gait_airflow.stages import hdfs_client
+    from include.capture import dead_letter_dir, read_lines, read_manifest
+
+    store = hdfs_client()
+    manifest = read_manifest(store, batch)
+    recordings = sorted(manifest["recordings"])
+    landed = {r: read_lines(store, f"{manifest['raw_dir']}/{r}.jsonl") for r in recordings}
+    dead = sorted(json.dumps({k: v for k, v in json.loads(line).items() if k != "received_at"}, sort_keys=True)
+                  for line in read_lines(store, f"{dead_letter_dir(batch)}/dead_letters.jsonl"))
+    tables = {table: sorted((tuple(sorted((k, v) for k, v in row.items() if k != "written_at"))
+                             for row in cassandra_rows(table, recordings)), key=repr)
+              for table in (names.WINDOW_TABLE, names.FEATURE_TABLE)}
+    docs = metrics_documents(f"{dag_id}__{batch}")
+    metrics = [{k: v for k, v in doc.items() if k not in RUN_SPECIFIC} for doc in docs]
+    return {"manifest": {k: manifest[k] for k in ("recordings", "seq_ranges", "readings", "dead_letters",
+                                                  "dead_letter_reasons")},
+            "landed": landed, "dead_letters": dead, "tables": tables,
+            "metrics": json.loads(json.dumps(metrics, default=str))}

@@ -1,14 +1,15 @@
-"""End to end on the real local services: the main DAG on the bundled sample plus malformed messages,
-run twice for the same batch (nothing duplicates), each task alone, and the nightly DAG."""
+"""End to end on the real local services: the main DAG on the bundled sample plus malformed messages (the
+session's sample run, tests/sample_batch.py), every task of both DAGs alone, both branches of the champion gate,
+deterministic errors failing at once, and the nightly DAG. (Running the whole DAG again for the same batch is
+fault case 7, tests/faults.)"""
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
-import time
-import uuid
+import re
 from collections import Counter
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
@@ -16,70 +17,32 @@ from include import gaitpdb, names
 from include.features import GAIT_FEATURES, recording_feature_windows
 from include.plots import HEIGHT, WIDTH, png_size
 from scripts.demo import run_dag, run_task
-from tests.pipeline_checks import (SAMPLE_READINGS, assert_windows_equal_reference, cassandra_rows, cassandra_windows,
-                                   champion_document, metrics_documents, read_json)
+from tests.pipeline_checks import (BLUE, ORANGE, SAMPLE_READINGS, assert_kafka_range_equals_landed,
+                                   assert_windows_equal_reference, cassandra_rows, champion_document,
+                                   metrics_documents, pixels_like, read_json)
+from tests.sample_batch import CONF, DAG_ID, LOGICAL_DATE, LOGS, MALFORMED, batch
 
-ROOT = Path(__file__).resolve().parents[2]
-LOGS = ROOT / "test-artifacts" / "e2e"
-DAG_ID = "parkinson_gait_pipeline"
-# A batch of its own per test session: leftovers of earlier local runs never mix in.
-LOGICAL_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=int(time.time()) % 10_000_000)
-CONF = {"capture_idle_seconds": 3, "bias_variance_rounds": 5, "cv_folds": 3}
-NONCE = uuid.uuid4().hex[:8]
-VALID = {"recording_id": "GaCo01_01", "seq": 5_000_000, "t": 0.0, "left": [1.0] * 8, "right": [1.0] * 8,
-         "left_total": 8.0, "right_total": 8.0}
-MALFORMED = [  # (topic, payload, expected reason); each unique, so none is taken for a redelivery
-    ("gait/readings/GaCo01_01", f"not json {NONCE}".encode(), "not_json"),
-    ("gait/readings/GaCo01_01", b"\xff\xfe" + NONCE.encode(), "bad_utf8"),
-    ("gait/readings/GaCo01_01", b"[" + b" " * 300_000 + NONCE.encode() + b"]", "payload_too_large"),
-    ("gait/readings/NotAnId", json.dumps({**VALID, "nonce": NONCE}).encode(), "bad_topic"),
-    ("gait/readings/GaCo01_01", json.dumps({**VALID, "left": [1.0] * 7, "t": 1.5}).encode(), "wrong_length"),
-    ("gait/readings/GaCo01_01", json.dumps({k: v for k, v in VALID.items() if k != "seq"} | {"t": 2.5}).encode(),
-     "missing_field"),
-    ("gait/readings/GaCo01_01", json.dumps({**VALID, "seq": "7", "t": 3.5}).encode(), "wrong_type"),
-    ("gait/readings/GaCo01_01", json.dumps({**VALID, "recording_id": "GaPt03_01", "t": 4.5}).encode(),
-     "recording_mismatch"),
-    ("gait/readings/GaCo01_01", json.dumps({**VALID, "t": 5.5}).replace("5.5", "NaN").encode(), "not_finite"),
-    ("gait/readings/GaCo01_01", json.dumps([VALID, {**VALID, "seq": -1}]).encode(), "negative_seq"),
-    ("gait/readings/GaCo01_01", b"[]", "empty_batch"),
-]
+NIGHTLY = "parkinson_nightly_retrain"
+NIGHTLY_DATE = LOGICAL_DATE + timedelta(days=1)
+NIGHTLY_CONF = {"bias_variance_rounds": 3, "cv_folds": 3, "feature_set": "gait"}
 
 
-def batch() -> str:
-    from gait_airflow.stages import batch_id
-
-    return batch_id(LOGICAL_DATE, "")
-
-
-def purge_capture_session() -> None:
-    """Acknowledge whatever earlier local runs left queued for the capture client (CI starts empty)."""
-    from gait_airflow.stages import discard_queued
-
-    discard_queued()
+def returned(text: str):
+    """The value a @task returned, from its `Done. Returned value was: ...` log line."""
+    found = re.findall(r"Done\. Returned value was: (.*?) \[airflow", text)
+    assert found, "the task logged no return value"
+    return ast.literal_eval(found[-1])
 
 
-def publish_malformed() -> None:
-    from gait_airflow.hooks import MqttHook
-
-    client = MqttHook(names.MQTT_CONN_ID).get_conn()
-    client.loop_start()
-    for topic, payload, _ in MALFORMED:
-        client.publish(topic, payload, qos=1).wait_for_publish(10)
-    client.loop_stop()
-    client.disconnect()
+def task_alone(dag_id: str, task_id: str, date: datetime = LOGICAL_DATE, params: dict | None = None) -> str:
+    """The task alone with `airflow tasks test`, the Params its DAG run had; its log text once it succeeded."""
+    ok, text = run_task(dag_id, task_id, date, LOGS / f"task-{dag_id}-{task_id}.log",
+                        params if params is not None else CONF)
+    assert ok, "\n".join(text.splitlines()[-30:])
+    return text
 
 
-@pytest.fixture(scope="module")
-def first_run():
-    purge_capture_session()
-    publish_malformed()
-    began = time.monotonic()
-    ok, text = run_dag(DAG_ID, LOGICAL_DATE, CONF, LOGS / "pipeline-run1.log")
-    assert ok, f"DAG run failed; log: {LOGS / 'pipeline-run1.log'}\n" + "\n".join(text.splitlines()[-30:])
-    return {"seconds": time.monotonic() - began}
-
-
-def test_capture_landed_every_valid_reading_and_dead_lettered_the_rest(first_run):
+def test_capture_landed_every_valid_reading_and_dead_lettered_the_rest(sample_run):
     from gait_airflow.stages import hdfs_client
     from include.capture import dead_letter_dir, read_lines, read_manifest
 
@@ -89,8 +52,6 @@ def test_capture_landed_every_valid_reading_and_dead_lettered_the_rest(first_run
     assert manifest["recordings"] == {p.stem: 1050 for p in gaitpdb.recording_files(gaitpdb.SAMPLE_DIR)}
     assert manifest["dead_letters"] == len(MALFORMED)
     assert manifest["dead_letter_reasons"] == dict(Counter(reason for _, _, reason in MALFORMED))
-    landed = sum(len(read_lines(store, f"{manifest['raw_dir']}/{r}.jsonl")) for r in manifest["recordings"])
-    assert landed == SAMPLE_READINGS
     records = [json.loads(line) for line in read_lines(store, f"{dead_letter_dir(batch())}/dead_letters.jsonl")]
     assert len(records) == len(MALFORMED)
     for record in records:
@@ -98,20 +59,16 @@ def test_capture_landed_every_valid_reading_and_dead_lettered_the_rest(first_run
         assert record["payload_encoding"] in ("utf-8", "base64") and record["payload"] is not None
 
 
-def test_kafka_range_equals_landed_rows(first_run):
-    from gait_airflow.stages import hdfs_client
-    from include.replay import offsets_manifest_path
-
-    offsets = read_json(hdfs_client(), offsets_manifest_path(batch()))
-    assert offsets["messages"] == SAMPLE_READINGS
-    assert sum(hi - lo for lo, hi in offsets["partitions"].values()) == SAMPLE_READINGS
+def test_kafka_range_read_back_equals_the_landed_lines(sample_run):
+    offsets = assert_kafka_range_equals_landed(batch())
+    assert offsets["messages"] == SAMPLE_READINGS and len(offsets["partitions"]) == names.KAFKA_PARTITIONS
 
 
-def test_every_cassandra_window_equals_the_numpy_reference(first_run):
+def test_every_cassandra_window_equals_the_numpy_reference(sample_run):
     assert assert_windows_equal_reference(batch()) == 130  # complete windows only: 10 per 1,050-row recording
 
 
-def test_every_cassandra_feature_window_equals_the_numpy_reference(first_run):
+def test_every_cassandra_feature_window_equals_the_numpy_reference(sample_run):
     expected = {}
     for recording_id, rows in gaitpdb.iter_recordings(gaitpdb.SAMPLE_DIR):
         for window in recording_feature_windows(recording_id, rows, 300):
@@ -127,12 +84,13 @@ def test_every_cassandra_feature_window_equals_the_numpy_reference(first_run):
             assert got[field] == pytest.approx(want[field], rel=1e-6, abs=1e-9), (key, field)
 
 
-def test_metrics_document_has_every_field(first_run):
+def test_metrics_document_has_every_field(sample_run):
     from gait_airflow.stages import hdfs_client
 
     docs = metrics_documents(f"{DAG_ID}__{batch()}")
     assert len(docs) == 1
     doc = docs[0]
+    assert doc["status"] == "trained" and doc["lineage"]["scope"] == "batch"
     honest = doc["evaluation"]["subject_grouped_cv"]
     for metrics in (honest["window"], honest["subject"], doc["evaluation"]["leaky_random_split"]):
         for key in ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "confusion_matrix",
@@ -164,51 +122,102 @@ def test_metrics_document_has_every_field(first_run):
     with store.read(doc["artifact"]["hdfs_path"]) as reader:
         assert hashlib.sha256(reader.read()).hexdigest() == doc["artifact"]["sha256"]
     assert set(doc["plots"]) == {"confusion_matrix", "roc", "metrics_history"}
-    for path in doc["plots"].values():
+    plots = {}
+    for name, path in doc["plots"].items():
         with store.read(path) as reader:
-            assert png_size(reader.read()) == (WIDTH, HEIGHT), path
+            plots[name] = reader.read()
+        assert png_size(plots[name]) == (WIDTH, HEIGHT), path
+    assert pixels_like(plots["roc"], BLUE) > 300 and pixels_like(plots["roc"], ORANGE) > 300, \
+        "the ROC plot should draw the subject and the window curves"
 
 
-def test_gate_recorded_its_decision(first_run):
-    doc = metrics_documents(f"{DAG_ID}__{batch()}")[0]
-    gate = doc["gate"]
-    assert gate["metric"] == "subject_roc_auc" and gate["candidate_score"] == doc["gate_score"]
-    assert gate["decision"] in ("first_model", "promoted", "kept", "already_champion") and gate["reason"]
-    champion = champion_document()
-    assert champion is not None
-    if gate["promote"]:
-        assert champion["run_id"] == doc["_id"] and champion["artifact"]["sha256"] == doc["artifact"]["sha256"]
+def set_champion(document: dict | None) -> None:
+    from airflow.providers.mongo.hooks.mongo import MongoHook
+
+    with MongoHook(mongo_conn_id=names.MONGO_CONN_ID) as hook:
+        hook.delete_one(names.CHAMPION_COLLECTION, {"_id": names.CHAMPION_ID}, mongo_db=names.MONGO_DB)
+        if document:
+            hook.insert_one(names.CHAMPION_COLLECTION, document, mongo_db=names.MONGO_DB)
+
+
+def champion_with_recipe(run_id: str, feature_set: str, window_size: int, k: int) -> dict:
+    return {"_id": names.CHAMPION_ID, "run_id": run_id, "feature_set": feature_set, "window_size": window_size,
+            "k": k, "metric": "subject_roc_auc", "artifact": {"sha256": "0" * 64}}
+
+
+def test_gate_promotes_a_better_model_and_keeps_the_champion_otherwise(sample_run):
+    """Both branches on the sample batch, each from a champion set up for it. A candidate trained with k fixed
+    to 5 (grid of one) has exactly the score of a champion whose recipe is k=5 on the same folds: the tie keeps
+    the champion. A champion whose k exceeds every training fold predicts the prior (AUC 0.5): promoted."""
+    from gait_airflow.model_stages import champion_gate, train
+    from gait_airflow.params import TRAINING_PARAMS
+
+    dag_id = "gate_test"
+    params = {name: param.value for name, param in TRAINING_PARAMS.items()}
+    trained = train(batch(), dag_id, {**params, "knn_k_grid": [5], "cv_folds": 3, "bias_variance_rounds": 2},
+                    "batch")
+    before = champion_document()
+    try:
+        set_champion(champion_with_recipe("an_earlier_run", "means", 100, 5))
+        kept = champion_gate(batch(), dag_id)
+        assert kept["decision"] == "kept" and kept["champion_score"] == kept["candidate_score"]
+        assert champion_document()["run_id"] == "an_earlier_run"
+        assert kept["evaluated_on"]["subjects"] == 12 and kept["evaluated_on"]["folds"] == 3
+
+        set_champion(champion_with_recipe("a_weak_run", "means", 100, 1000))
+        promoted = champion_gate(batch(), dag_id)
+        assert promoted["decision"] == "promoted" and promoted["champion_score"] == pytest.approx(0.5)
+        assert promoted["candidate_score"] == kept["candidate_score"] > 0.5
+        champion = champion_document()
+        assert champion["run_id"] == trained["run_id"] and champion["previous_run_id"] == "a_weak_run"
+    finally:
+        set_champion(before)
+
+
+MAIN_TASKS = [  # (task, what its log or return value must show); in the order the DAG runs them
+    ("wait_for_mqtt", "the MQTT broker behind 'mqtt_default' accepted a connection"),
+    ("wait_for_hdfs", f"Poking for file {names.HDFS_RAW_DIR}"),
+    ("ensure_capture_session", None),
+    ("simulate_sensors", {"simulated": True, "readings": SAMPLE_READINGS}),
+    ("capture_mqtt_to_hdfs", {"readings": SAMPLE_READINGS, "new_readings": 0, "dead_letters": len(MALFORMED)}),
+    ("replay_hdfs_to_kafka", {"messages": SAMPLE_READINGS}),
+    ("wait_for_kafka_readings", "[DAG TEST] Trigger completed"),
+    ("wait_for_cassandra_table", f"existence of table: {names.CASSANDRA_KEYSPACE}.{names.WINDOW_TABLE}"),
+    ("spark_window_means", "window_means: 13,650 messages read (13,650 distinct) -> 130 windows"),
+    ("reconcile_counts", {"ok": True}),
+    ("train_knn", {"k": None}),
+    ("store_metrics", {"updated": True}),
+    ("wait_for_metrics_document", "Sensor check existence of the document"),
+    ("champion_gate", {"metric": "subject_roc_auc"}),
+]
+
+
+def check_output(text: str, expected) -> None:
+    if isinstance(expected, str):
+        assert expected in text, f"the task's log lacks {expected!r}"
+    elif isinstance(expected, dict):
+        value = returned(text)
+        for key, want in expected.items():
+            assert key in value and (want is None or value[key] == want), (key, value.get(key), want)
     else:
-        assert champion["run_id"] == gate["champion_run_id"] != doc["_id"]
-        # the champion's recipe re-scored on this run's 13 recordings (12 subjects), whatever its feature set
-        assert gate["champion_score"] is not None and gate["evaluated_on"]["subjects"] == 12
-        assert gate["evaluated_on"]["fingerprint"] == doc["data"]["fingerprint"]
+        assert returned(text) is None
 
 
-def test_second_run_of_the_same_batch_duplicates_nothing(first_run):
-    from gait_airflow.stages import hdfs_client
-    from include.capture import read_manifest
-
-    publish_malformed()  # the same messages again: redeliveries must not add dead letters
-    ok, text = run_dag(DAG_ID, LOGICAL_DATE, CONF, LOGS / "pipeline-run2.log")
-    assert ok, "\n".join(text.splitlines()[-30:])
-    manifest = read_manifest(hdfs_client(), batch())
-    assert manifest["readings"] == SAMPLE_READINGS and manifest["dead_letters"] == len(MALFORMED)
-    assert manifest["new_readings"] == 0 and manifest["duplicates_dropped"] >= SAMPLE_READINGS
-    recordings = sorted(manifest["recordings"])
-    assert len(cassandra_windows(recordings)) == 130
-    assert len(metrics_documents(f"{DAG_ID}__{batch()}")) == 1
+@pytest.mark.parametrize("task_id, expected", MAIN_TASKS, ids=[t for t, _ in MAIN_TASKS])
+def test_each_main_task_alone_with_tasks_test(sample_run, task_id, expected):
+    text = task_alone(DAG_ID, task_id)
+    check_output(text, expected)
+    if task_id == "capture_mqtt_to_hdfs":  # the batch was published again by simulate_sensors alone
+        assert returned(text)["duplicates_dropped"] >= SAMPLE_READINGS
+    if task_id == "spark_window_means":
+        assert_windows_equal_reference(batch())
+    if task_id == "replay_hdfs_to_kafka":
+        assert_kafka_range_equals_landed(batch())
 
 
-@pytest.mark.parametrize("task_id", ["capture_mqtt_to_hdfs", "replay_hdfs_to_kafka", "spark_window_means",
-                                     "reconcile_counts", "train_knn", "store_metrics", "champion_gate"])
-def test_each_task_alone_with_tasks_test(first_run, task_id):
-    ok, text = run_task(DAG_ID, task_id, LOGICAL_DATE, LOGS / f"task-{task_id}.log")
-    assert ok, "\n".join(text.splitlines()[-30:])
-
-
-def test_a_batch_that_does_not_reconcile_fails_loudly(first_run):
-    """One window fewer in the Spark summary than the landed rows make: reconcile_counts fails and says which."""
+def test_a_batch_that_does_not_reconcile_fails_at_once(sample_run):
+    """One window fewer in the Spark summary than the landed rows make: reconcile_counts fails on its first try
+    (a deterministic error: no retry) and says which counts disagree."""
     from gait_airflow.stages import hdfs_client, spark_summary_path
 
     store, path = hdfs_client(), spark_summary_path(batch())
@@ -220,63 +229,116 @@ def test_a_batch_that_does_not_reconcile_fails_loudly(first_run):
     finally:
         store.write(path, data=json.dumps(original), overwrite=True, encoding="utf-8")
     assert not ok and "does not reconcile: windows written = expected from the landed rows: 129 vs 130" in text
-    ok, text = run_task(DAG_ID, "reconcile_counts", LOGICAL_DATE, LOGS / "task-reconcile-restored.log")
+    assert re.findall(r"new_state=(\w+)", text)[-1] == "failed", "a deterministic error must not be retried"
+    task_alone(DAG_ID, "reconcile_counts")
+
+
+NEVER_CAPTURED = datetime(2001, 1, 1, tzinfo=timezone.utc)
+DETERMINISTIC = [  # (task, date, what its one line must say): each fails on its first try, no retry
+    ("replay_hdfs_to_kafka", NEVER_CAPTURED, "has not been captured"),
+    ("spark_window_means", NEVER_CAPTURED, "no offsets manifest at /data/parkinson/manifests/batch=20010101T000000"),
+    ("reconcile_counts", NEVER_CAPTURED, "replay or Spark manifest missing; run those tasks first"),
+    ("train_knn", NEVER_CAPTURED, "has not been captured"),
+    ("store_metrics", NEVER_CAPTURED, "no training report at"),
+    ("champion_gate", NEVER_CAPTURED, "no training report at"),
+]
+
+
+@pytest.mark.parametrize("task_id, date, message", DETERMINISTIC, ids=[t for t, _, _ in DETERMINISTIC])
+def test_deterministic_errors_fail_on_the_first_try(task_id, date, message):
+    """`airflow tasks test` exits 0 even when the task fails: the state is read from the log. A deterministic
+    error goes straight to failed (a transient one would go to up_for_retry)."""
+    ok, text = run_task(DAG_ID, task_id, date, LOGS / f"task-{task_id}-bad-input.log")
+    assert not ok and message in text
+    assert re.findall(r"new_state=(\w+)", text)[-1] == "failed"
+    assert "AirflowFailException" in text and "(a deterministic error: not retried)" in text
+
+
+def test_a_corrupt_recording_fails_the_simulator_at_once_and_publishes_nothing(tmp_path):
+    folder = tmp_path / "corrupt"
+    folder.mkdir()
+    (folder / "GaCo01_01.txt").write_bytes((gaitpdb.SAMPLE_DIR / "GaCo01_01.txt").read_bytes()[:5000] + b"x\t1\n")
+    ok, text = run_task(DAG_ID, "simulate_sensors", NEVER_CAPTURED, LOGS / "task-simulate-corrupt.log",
+                        {"source_path": str(folder)})
+    assert not ok and f"{folder / 'GaCo01_01.txt'}:" in text and "(a deterministic error: not retried)" in text
+    assert re.findall(r"new_state=(\w+)", text)[-1] == "failed"
+    assert "simulator: published" not in text
+
+
+
+
+@pytest.fixture(scope="module")
+def nightly_run(sample_run):
+    """The nightly DAG after the sample batch, with a champion whose recipe is weak (k larger than any fold:
+    AUC 0.5), so its gate surely promotes the retrained model."""
+    from gait_airflow.stages import batch_id
+
+    set_champion(champion_with_recipe("a_weak_run", "gait", 300, 1000))
+    ok, text = run_dag(NIGHTLY, NIGHTLY_DATE, NIGHTLY_CONF, LOGS / "nightly.log")
     assert ok, "\n".join(text.splitlines()[-30:])
+    return f"{NIGHTLY}__{batch_id(NIGHTLY_DATE, '')}"
 
 
-def test_tasks_test_failure_is_detected_from_the_state():
-    """`airflow tasks test` exits 0 even when the task fails; our helper must still see the failure."""
-    ok, text = run_task(DAG_ID, "train_knn", datetime(2001, 1, 1, tzinfo=timezone.utc), LOGS / "task-fails.log")
-    assert not ok and "has not been captured" in text
-
-
-def test_nightly_retrain_gates_and_predicts_the_latest_batch(first_run):
+def test_nightly_retrain_gates_and_predicts_the_latest_batch(nightly_run):
     from gait_airflow.model_stages import latest_scored_batch
-    from gait_airflow.stages import batch_id, hdfs_client
+    from gait_airflow.stages import hdfs_client
     from include.capture import read_manifest
 
-    date = LOGICAL_DATE + timedelta(days=1)
-    champion_before = champion_document()  # the main DAG's first run made one (the first model, in CI)
-    ok, text = run_dag("parkinson_nightly_retrain", date, {"bias_variance_rounds": 3, "cv_folds": 3,
-                                                           "feature_set": "gait"}, LOGS / "nightly.log")
-    assert ok, "\n".join(text.splitlines()[-30:])
-    run_id = f"parkinson_nightly_retrain__{batch_id(date, '')}"
-    docs = metrics_documents(run_id)
+    docs = metrics_documents(nightly_run)
     assert len(docs) == 1 and docs[0]["lineage"]["scope"] == "all" and docs[0]["data"]["windows"] >= 39
     assert docs[0]["model"]["feature_set"] == "gait" and len(docs[0]["model"]["features"]) == 32
     gate = docs[0]["gate"]
-    assert gate["decision"] in ("promoted", "kept") and gate["champion_run_id"] == champion_before["run_id"]
-    if gate["champion_score"] is not None:  # the champion's recipe re-scored on the candidate's recordings
-        assert gate["evaluated_on"]["champion_recipe"]["feature_set"] == champion_before["feature_set"]
-        assert gate["evaluated_on"]["fingerprint"] == docs[0]["data"]["fingerprint"]
-        assert (gate["decision"] == "promoted") == (gate["candidate_score"] > gate["champion_score"])
+    assert gate["decision"] == "promoted" and gate["champion_run_id"] == "a_weak_run"
+    assert gate["evaluated_on"]["champion_recipe"] == {"feature_set": "gait", "k": 1000, "window_size": 300}
+    assert gate["champion_score"] < gate["candidate_score"]
+    assert gate["evaluated_on"]["fingerprint"] == docs[0]["data"]["fingerprint"]
     champion = champion_document()
-    assert champion["run_id"] == (run_id if gate["promote"] else champion_before["run_id"])
+    assert champion["run_id"] == nightly_run and champion["feature_set"] == "gait"
     store = hdfs_client()
-    latest = latest_scored_batch(store)  # this session's batch in CI; a later one may exist locally
+    latest = latest_scored_batch(store)  # the session's latest batch in CI; a later one may exist locally
     recordings = sorted(read_manifest(store, latest)["recordings"])
-    predictions = cassandra_rows(names.PREDICTION_TABLE, recordings)
-    by_model = [p for p in predictions if p["model_run"] == champion["run_id"]]
+    by_model = [p for p in cassandra_rows(names.PREDICTION_TABLE, recordings) if p["model_run"] == nightly_run]
     assert len(by_model) == len(recordings)
     for row in by_model:
         assert 0 <= row["probability"] <= 1 and row["label"] == int(row["probability"] >= row["threshold"])
         assert row["actual_label"] == gaitpdb.parse_recording_id(row["recording_id"]).label
         assert row["windows"] > 0 and row["batch_id"] == latest
 
-    # a second run of the prediction task upserts: still one row per recording and model run
-    ok, text = run_task("parkinson_nightly_retrain", "predict_latest_batch", date, LOGS / "task-predict-again.log")
-    assert ok, "\n".join(text.splitlines()[-30:])
-    again = cassandra_rows(names.PREDICTION_TABLE, [r["recording_id"] for r in by_model])
-    assert len([p for p in again if p["model_run"] == champion["run_id"]]) == len(recordings)
-    assert min(p["predicted_at"] for p in again if p["model_run"] == champion["run_id"]) > \
-        max(p["predicted_at"] for p in by_model)
+
+NIGHTLY_TASKS = [
+    ("wait_for_cassandra_table", f"existence of table: {names.CASSANDRA_KEYSPACE}.{names.WINDOW_TABLE}"),
+    ("wait_for_hdfs", f"Poking for file {names.HDFS_MODEL_DIR}"),
+    ("train_knn", {"k": None}),
+    ("store_metrics", {"updated": True}),
+    ("champion_gate", {"decision": "already_champion"}),
+    ("predict_latest_batch", {"model_run": None}),
+]
 
 
-def test_tampered_champion_artifact_is_refused(first_run):
+@pytest.mark.parametrize("task_id, expected", NIGHTLY_TASKS, ids=[t for t, _ in NIGHTLY_TASKS])
+def test_each_nightly_task_alone_with_tasks_test(nightly_run, task_id, expected):
+    started = datetime.now(timezone.utc)
+    text = task_alone(NIGHTLY, task_id, NIGHTLY_DATE, NIGHTLY_CONF)
+    check_output(text, expected)
+    if task_id == "predict_latest_batch":  # upserts: one row per recording and model run, all from this try
+        from gait_airflow.stages import hdfs_client
+        from include.capture import read_manifest
+
+        result = returned(text)
+        recordings = sorted(read_manifest(hdfs_client(), result["batch_id"])["recordings"])
+        rows = [p for p in cassandra_rows(names.PREDICTION_TABLE, recordings) if p["model_run"] == nightly_run]
+        assert result["model_run"] == nightly_run and len(rows) == len(recordings) == result["recordings"]
+        assert all(row["predicted_at"].replace(tzinfo=timezone.utc) >= started.replace(microsecond=0) -
+                   timedelta(seconds=1) for row in rows)
+
+
+def test_tampered_champion_artifact_is_refused(nightly_run):
     """Predictions load the champion only if its bytes match the registry's sha256."""
+    from airflow.providers.mongo.hooks.mongo import MongoHook
+
     from gait_airflow.model_stages import load_champion
     from gait_airflow.stages import hdfs_client
-    from airflow.providers.mongo.hooks.mongo import MongoHook
+    from include.errors import IntegrityError
 
     store = hdfs_client()
     champion = champion_document()
@@ -285,7 +347,7 @@ def test_tampered_champion_artifact_is_refused(first_run):
         original = reader.read()
     store.write(path, data=original + b"tampered", overwrite=True)
     try:
-        with MongoHook(mongo_conn_id=names.MONGO_CONN_ID) as hook, pytest.raises(ValueError, match="refusing"):
+        with MongoHook(mongo_conn_id=names.MONGO_CONN_ID) as hook, pytest.raises(IntegrityError, match="refusing"):
             load_champion(store, hook)
     finally:
         store.write(path, data=original, overwrite=True)
@@ -294,9 +356,9 @@ def test_tampered_champion_artifact_is_refused(first_run):
     assert entry["_id"] == champion["run_id"] and hasattr(model, "predict_proba")
 
 
-def test_mongo_down_gives_a_readable_failure_and_the_retry_succeeds(first_run):
-    """A service that is down: the task fails naming the service and what to check; once it is back,
-    running the task again succeeds (what Airflow's retry does)."""
+def test_mongo_down_gives_a_readable_failure_and_the_retry_succeeds(sample_run):
+    """A service that is down: the try fails naming the service and what to check and is left to the retries
+    (up_for_retry, not failed); once the service is back, running the task again succeeds."""
     from scripts.localservices import ferretdb
 
     ferretdb.SERVICE.stop()
@@ -304,8 +366,8 @@ def test_mongo_down_gives_a_readable_failure_and_the_retry_succeeds(first_run):
         ok, text = run_task(DAG_ID, "store_metrics", LOGICAL_DATE, LOGS / "task-store-metrics-mongo-down.log")
         assert not ok
         assert "MongoDB behind connection 'mongo_default'" in text and "make status" in text
+        assert re.findall(r"new_state=(\w+)", text)[-1] == "up_for_retry"
     finally:
         ferretdb.SERVICE.start()
-    ok, text = run_task(DAG_ID, "store_metrics", LOGICAL_DATE, LOGS / "task-store-metrics-mongo-back.log")
-    assert ok, "\n".join(text.splitlines()[-30:])
+    task_alone(DAG_ID, "store_metrics")
     assert len(metrics_documents(f"{DAG_ID}__{batch()}")) == 1

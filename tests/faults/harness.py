@@ -19,8 +19,10 @@ ROOT = Path(__file__).resolve().parents[2]
 TRY = re.compile(r"\[DAG TEST\] running task <TaskInstance: [^.\s]+\.(\S+) .*?ti_id=(\S+)>")
 STATE = re.compile(r"^(\S+) .*Task instance state updated .*new_state=(\w+).*ti_id=(\S+)")
 FINISHED = re.compile(r"DagRun Finished: .*?state=(\w+)")
+END_STATES = ("success", "failed", "up_for_retry", "skipped", "upstream_failed")
 REPORT_FILE = ROOT / "test-artifacts" / "faults" / "report.json"
 REPORT: list[dict] = []  # one entry per fault case
+STARTED: list["DagRun"] = []  # every run started, so that a failed test leaves none behind
 
 
 def utcnow() -> datetime:
@@ -34,19 +36,34 @@ class RunLog:
     text: str
     state: str | None = None
     states: dict[str, list[tuple[datetime, str]]] = field(default_factory=dict)
+    ended: dict[str, bool] = field(default_factory=dict)  # per try (ti_id): whether it reached an end state
+    tries: dict[str, list[str]] = field(default_factory=dict)  # per task: its tries' ti_ids in order
 
     @classmethod
     def parse(cls, text: str) -> RunLog:
         task_of: dict[str, str] = {}
         states: dict[str, list[tuple[datetime, str]]] = {}
+        ended: dict[str, bool] = {}
+        tries: dict[str, list[str]] = {}
         for line in text.splitlines():
             if match := TRY.search(line):
                 task_of[match[2]] = match[1]
+                ended.setdefault(match[2], False)
+                if match[2] not in tries.setdefault(match[1], []):
+                    tries[match[1]].append(match[2])
             elif (match := STATE.search(line)) and match[3] in task_of:
                 when = datetime.fromisoformat(match[1].replace("Z", "+00:00"))
                 states.setdefault(task_of[match[3]], []).append((when, match[2]))
+                ended[match[3]] = ended[match[3]] or match[2] in END_STATES
         finished = FINISHED.findall(text)
-        return cls(text, finished[-1] if finished else None, states)
+        return cls(text, finished[-1] if finished else None, states, ended, tries)
+
+    def killed_tries(self, task_id: str) -> int:
+        """Tries of the task that started but never reached an end state (the process running them was killed)."""
+        return sum(not self.ended[ti_id] for ti_id in self.tries.get(task_id, []))
+
+    def all_failed_tries(self) -> int:
+        return sum(self.failed_tries(task_id) for task_id in self.states)
 
     @property
     def ok(self) -> bool:
@@ -85,6 +102,7 @@ class DagRun:
             start_new_session=True)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
+        STARTED.append(self)
 
     def _read(self) -> None:
         with self.log_path.open("w") as log:
@@ -144,7 +162,7 @@ class DagRun:
         self.proc.wait(30)
         self.reader.join(30)
 
-    def finish(self, timeout: float = 900) -> RunLog:
+    def finish(self, timeout: float = 600) -> RunLog:
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -153,6 +171,14 @@ class DagRun:
         self.reader.join(30)
         self.seconds = time.monotonic() - self.started
         return RunLog.parse("".join(self.lines))
+
+
+def kill_leftovers() -> None:
+    """SIGKILL every run a test started and left running (it failed or timed out before the run ended)."""
+    while STARTED:
+        run = STARTED.pop()
+        if run.proc.poll() is None:
+            run.kill()
 
 
 def save_report() -> None:

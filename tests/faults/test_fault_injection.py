@@ -6,12 +6,11 @@ Moments are exact: tests/faults/dag_runner.py pauses the run inside the capture 
 acts, or the test acts on a line of the run's log. Each case records the affected task's failed tries (Airflow's
 retries, 15 s apart and growing) and the time from the fault to that task's success (report.json + summary).
 
-`make test` (and CI) runs cases 1, 2 and 4, the capture's three ways to fail; `make faults` runs all seven
-(marker full_faults: about 23 minutes in all).
+`make test` (and CI) and `make faults` run all seven; case 7 re-runs the session's sample batch
+(tests/sample_batch.py) instead of a batch of its own.
 """
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 
 from include import names
 from tests.faults.harness import REPORT, DagRun, RunLog, save_report, utcnow
-from tests.pipeline_checks import (SAMPLE_READINGS, SAMPLE_WINDOWS, assert_windows_equal_reference, cassandra_rows,
+from tests.pipeline_checks import (SAMPLE_READINGS, SAMPLE_WINDOWS, assert_windows_equal_reference, final_state,
                                    metrics_documents, read_json)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,17 +144,19 @@ def test_2_capture_killed_after_landing_a_chunk_before_acknowledging_it():
     run.wait_paused()
     fault_at = utcnow()
     run.kill()
+    killed = RunLog.parse("".join(run.lines)).killed_tries("capture_mqtt_to_hdfs")
+    assert killed == 1, "the capture's try should have been running when the process was killed"
     again = start(2, {**SINGLE, "simulate_sensors": False}, attempt="-retry")  # what was published is queued
     log = again.finish()
     entry = record(2, "process running the capture SIGKILLed with chunk 2 of 3 landed, not acknowledged",
-                   "capture_mqtt_to_hdfs", log, fault_at, None, again.seconds, retries=1)
+                   "capture_mqtt_to_hdfs", log, fault_at, None, again.seconds,
+                   retries=killed + log.failed_tries("capture_mqtt_to_hdfs"))
     manifest = read_manifest(hdfs_client(), batch(2))
     assert manifest["duplicates_dropped"] > 0, "the landed but unacknowledged chunk should come back as copies"
     assert_exact(log, 2, published=None)
     passed(entry)
 
 
-@pytest.mark.full_faults
 def test_3_kafka_restarted_during_the_replay():
     """Kafka stops after 6,000 of 13,650 messages were produced and starts again; the idempotent producer
     delivers the rest (or the task retries); Spark reads exactly the recorded offsets."""
@@ -191,7 +192,6 @@ def test_4_hdfs_datanode_restarted_during_landing():
                                    "the failed try")
 
 
-@pytest.mark.full_faults
 def test_5_cassandra_restarted_while_the_spark_job_writes():
     """Cassandra stops as the Spark job starts its window phase (its next steps clear and write the
     batch's windows); the job fails, Cassandra comes back, the retried job rewrites every window."""
@@ -204,7 +204,6 @@ def test_5_cassandra_restarted_while_the_spark_job_writes():
                                    "restarted after the failed try")
 
 
-@pytest.mark.full_faults
 def test_6_mongodb_down_when_the_metrics_are_stored():
     from scripts.localservices import ferretdb
 
@@ -216,40 +215,29 @@ def test_6_mongodb_down_when_the_metrics_are_stored():
                                    "started after the failed try")
 
 
-def final_state(case: int) -> dict:
-    """What a run leaves behind for its batch, without what must differ between runs (times, run ids,
-    Kafka offsets of the new replay)."""
+def test_7_rerunning_the_whole_dag_for_the_same_batch_gives_an_identical_final_state(sample_run):
+    """The session's sample batch (its run, then every task alone in tests/e2e) run again as a whole, with the
+    same readings and malformed messages published again: every landed line, window, feature and the metrics
+    (all but timestamps and this run's own offsets and gate) are identical, and nothing is added."""
     from gait_airflow.stages import hdfs_client
-    from include.capture import read_lines, read_manifest
+    from include.capture import read_manifest
+    from tests import sample_batch
 
-    store = hdfs_client()
-    manifest = read_manifest(store, batch(case))
-    recordings = sorted(manifest["recordings"])
-    landed = {r: read_lines(store, f"{manifest['raw_dir']}/{r}.jsonl") for r in recordings}
-    tables = {table: sorted((tuple(sorted((k, v) for k, v in row.items() if k != "written_at"))
-                             for row in cassandra_rows(table, recordings)), key=repr)
-              for table in (names.WINDOW_TABLE, names.FEATURE_TABLE)}
-    docs = metrics_documents(f"{DAG_ID}__{batch(case)}")
-    model = [{k: doc[k] for k in ("evaluation", "model", "data")} for doc in docs]
-    return {"manifest": {k: manifest[k] for k in ("recordings", "seq_ranges", "readings", "dead_letters")},
-            "landed": landed, "tables": tables, "metrics": json.loads(json.dumps(model, default=str))}
-
-
-@pytest.mark.full_faults
-def test_7_rerunning_the_whole_dag_for_the_same_batch_gives_an_identical_final_state():
-    first = start(7, CONF, attempt="-first").finish()
-    assert first.ok, first.tail()
-    before = final_state(7)
+    before = final_state(sample_batch.batch(), sample_batch.DAG_ID)
+    sample_batch.publish_malformed()  # redelivered copies must not add dead letters
     fault_at = utcnow()
-    again = start(7, CONF, attempt="-again")
+    again = DagRun(DAG_ID, sample_batch.LOGICAL_DATE, sample_batch.CONF, LOGS / "case7-again.log")
     log = again.finish()
-    entry = record(7, "the whole DAG run again for the same batch (same readings published again)",
-                   "champion_gate", log, fault_at, None, again.seconds, retries=0)
-    assert_exact(log, 7)
-    after = final_state(7)
-    assert after["manifest"] == before["manifest"]
-    assert after["landed"] == before["landed"]
-    assert after["tables"] == before["tables"] and len(after["tables"][names.WINDOW_TABLE]) == SAMPLE_WINDOWS
-    assert after["metrics"] == before["metrics"] and len(after["metrics"]) == 1
+    assert log.ok, log.tail()
+    entry = record(7, "the whole DAG run again for the same batch (same readings and malformed messages published "
+                   "again)", "champion_gate", log, fault_at, None, again.seconds, retries=log.all_failed_tries())
+    manifest = read_manifest(hdfs_client(), sample_batch.batch())
+    assert manifest["new_readings"] == 0 and manifest["duplicates_dropped"] >= SAMPLE_READINGS
+    after = final_state(sample_batch.batch(), sample_batch.DAG_ID)
+    assert after["manifest"] == before["manifest"] and after["manifest"]["dead_letters"] == len(sample_batch.MALFORMED)
+    assert after["landed"] == before["landed"] and after["dead_letters"] == before["dead_letters"]
+    assert len(after["tables"][names.WINDOW_TABLE]) == SAMPLE_WINDOWS
+    assert after["tables"] == before["tables"]
+    assert len(after["metrics"]) == 1 and after["metrics"] == before["metrics"]
+    assert entry["retries"] == 0
     passed(entry)
-

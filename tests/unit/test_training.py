@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 from include import gaitpdb
 from include.training import (TrainingDataError, Windows, classification_metrics, fixed_k_grouped_cv,
@@ -78,8 +78,9 @@ def test_k_is_chosen_without_the_test_subjects(sample_windows, monkeypatch):
 
     monkeypatch.setattr(training, "select_k", spy)
     result = training.nested_grouped_cv(sample_windows, K_GRID, 3, seed=1)
+    assert len(seen) == len(result["folds"]) == 3, "the spy must have seen one k selection per outer fold"
     for (_train, test), subjects in zip(result["folds"], seen):
-        assert not subjects & set(sample_windows.subjects[test].tolist())
+        assert subjects and not subjects & set(sample_windows.subjects[test].tolist())
 
 
 @settings(max_examples=60, deadline=None)
@@ -88,8 +89,7 @@ def test_k_is_chosen_without_the_test_subjects(sample_windows, monkeypatch):
 def test_grouped_folds_never_share_a_subject(subjects_spec, n_splits, seed):
     """Property: for any subjects (each with one label and some windows), no subject is on both sides."""
     labels = [label for label, _ in subjects_spec]
-    if len(set(labels)) < 2 or min(labels.count(0), labels.count(1)) < 2:
-        return
+    assume(min(labels.count(0), labels.count(1)) >= 2)
     y = np.repeat(labels, [n for _, n in subjects_spec])
     subjects = np.repeat([f"s{i}" for i in range(len(subjects_spec))], [n for _, n in subjects_spec])
     folds = grouped_folds(y, subjects, n_splits, seed)
@@ -164,3 +164,17 @@ def test_bias_variance_uses_a_bounded_seeded_sample_of_the_hold_out(sample_windo
     assert full["holdout_windows"] == full["holdout_windows_available"] > 10
     assert capped["holdout_windows"] == 10 and capped["holdout_windows_available"] == full["holdout_windows"]
     assert capped == training.bias_variance(sample_windows, 3, rounds=2, seed=1)
+
+
+def test_untrainable_says_why_and_trainable_data_passes(sample_windows):
+    from include.training import untrainable
+
+    assert untrainable(sample_windows) is None
+    one_subject_per_class = np.isin(sample_windows.subjects, ["GaCo01", "GaPt03"])
+    data = Windows(sample_windows.X[one_subject_per_class], sample_windows.y[one_subject_per_class],
+                   sample_windows.subjects[one_subject_per_class], sample_windows.recordings[one_subject_per_class],
+                   sample_windows.features)
+    assert untrainable(data) == ("20 windows with 1 control and 1 Parkinson's subjects: subject-grouped "
+                                 "evaluation needs at least 2 subjects per class")
+    empty = Windows.from_rows([], "means")
+    assert "0 windows with 0 control and 0 Parkinson's" in untrainable(empty)

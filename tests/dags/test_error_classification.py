@@ -1,0 +1,72 @@
+"""Every stage tells deterministic errors (fail at once, no retry) from transient ones (left to the retries)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from include.errors import BadInput, IntegrityError, MissingInput
+from include.gaitpdb import DatasetError
+from include.reconcile import ReconciliationError
+from include.training import TrainingDataError
+
+ROOT = Path(__file__).resolve().parents[2]
+DETERMINISTIC = [DatasetError("GaXx.txt:3: not a number"), TrainingDataError("need 2 subjects per class"),
+                 ReconciliationError("landed 5 vs produced 4"), MissingInput("batch x has not been captured"),
+                 IntegrityError("sha256 does not match")]
+TRANSIENT = [ConnectionError("broker unreachable"), TimeoutError("no answer"), RuntimeError("replay incomplete")]
+STAGES = [("stages", "simulate"), ("stages", "capture"), ("stages", "replay"), ("stages", "reconcile"),
+          ("model_stages", "train"), ("model_stages", "store_metrics"), ("model_stages", "champion_gate"),
+          ("model_stages", "predict_latest_batch")]
+
+
+@pytest.mark.parametrize("error", DETERMINISTIC, ids=lambda e: type(e).__name__)
+def test_deterministic_errors_fail_at_once_with_their_own_line(error):
+    from gait_airflow.stages import fail_fast
+
+    @fail_fast
+    def stage():
+        raise error
+
+    with pytest.raises(AirflowFailException) as raised:
+        stage()
+    assert isinstance(error, BadInput) and str(error) in str(raised.value)
+    assert "\n" not in str(raised.value) and "not retried" in str(raised.value)
+
+
+@pytest.mark.parametrize("error", TRANSIENT, ids=lambda e: type(e).__name__)
+def test_transient_errors_are_left_to_the_retries(error):
+    from gait_airflow.stages import ServiceUnavailable, fail_fast
+
+    @fail_fast
+    def stage():
+        raise error
+
+    with pytest.raises(type(error)):
+        stage()
+    unavailable = ServiceUnavailable("Kafka behind connection 'kafka_default' is unreachable")
+    assert not isinstance(error, BadInput) and not isinstance(unavailable, BadInput)
+
+
+@pytest.mark.parametrize("module, name", STAGES)
+def test_every_stage_is_classified(module, name):
+    stage = getattr(__import__(f"gait_airflow.{module}", fromlist=[name]), name)
+    assert stage.__wrapped__.__name__ == name, f"{module}.{name} is not wrapped by fail_fast"
+
+
+def test_spark_bad_input_exit_code_is_the_jobs():
+    sys.path.insert(0, str(ROOT / "spark_jobs"))
+    try:
+        import window_means
+    finally:
+        sys.path.remove(str(ROOT / "spark_jobs"))
+    from gait_airflow.operators import BAD_INPUT_MARK
+    from include.errors import SPARK_BAD_INPUT_EXIT
+
+    assert window_means.BAD_INPUT_EXIT == SPARK_BAD_INPUT_EXIT
+    with pytest.raises(SystemExit) as usage:
+        window_means.parse_args(["--batch-id", "b"])
+    assert usage.value.code == SPARK_BAD_INPUT_EXIT
+    assert f"window_means: {BAD_INPUT_MARK}" in (ROOT / "spark_jobs" / "window_means.py").read_text()
