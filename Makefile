@@ -38,8 +38,8 @@ ui: install up
 bench: install up
 	scripts/with-env python -m benchmarks.pipeline $(ARGS)
 
-# Fault injection (`make test` runs cases 1, 2 and 4): all 7 cases that stop, restart or kill real services and
-# processes during DAG runs; retries and recovery times in test-artifacts/faults/report.json.
+# Fault injection (`make test` runs it too): 7 cases that stop, restart or kill real services and processes
+# during DAG runs; retries and recovery times in test-artifacts/faults/report.json.
 faults: install up
 	scripts/with-env python -m pytest tests/faults -ra
 

@@ -42,6 +42,15 @@ SAMPLE_DATA = ROOT / "include" / "sample" / "gaitpdb"
 RESULTS_DIR = ROOT / "test-artifacts" / "benchmarks"
 BENCH_TOPIC = "gait.readings.benchmark"
 DAG_ID = "parkinson_gait_pipeline"
+STAGE_TIMEOUT = 3600  # seconds for one stage or DAG run on the full dataset; a hang fails instead of waiting
+
+
+def wait_or_kill(process: subprocess.Popen) -> None:
+    try:
+        process.wait(STAGE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
 # Benchmark batches: EPOCH + n hours. On or after the DAG's start_date (2026-01-01), or `airflow dags test` creates
 # a run whose tasks never start; away from the dates the tests and manual runs use.
 EPOCH = datetime(2026, 12, 31, tzinfo=timezone.utc)
@@ -243,7 +252,7 @@ def airflow_task(task_id: str, date: datetime, log_path: Path) -> tuple[bool, fl
         process = subprocess.Popen(["airflow", "tasks", "test", DAG_ID, task_id, date.isoformat()], stdout=log,
                                    stderr=subprocess.STDOUT)
         with PeakRss([process.pid]) as rss:
-            process.wait()
+            wait_or_kill(process)
         seconds = time.perf_counter() - began
     states = re.findall(r"new_state=(\w+)", log_path.read_text(errors="replace"))
     return states[-1:] == ["success"], seconds, rss.figures()
@@ -341,7 +350,7 @@ def stage_dag(folder: str, n: int) -> dict:
         process = subprocess.Popen(["airflow", "dags", "test", DAG_ID, date.isoformat(), "--conf",
                                     json.dumps({"source_path": folder})], stdout=log, stderr=subprocess.STDOUT)
         with PeakRss([process.pid]) as rss:
-            process.wait()
+            wait_or_kill(process)
         seconds = time.perf_counter() - began
     text = log_path.read_text(errors="replace")
     finished = re.findall(r"DagRun Finished: dag_id=" + re.escape(DAG_ID) + r",.*?state=(\w+)", text)
@@ -424,7 +433,7 @@ def child(name: str, kwargs: dict) -> dict:
     """Run one stage in a fresh interpreter; its last output line is the result."""
     print(f"  {name} {kwargs} ...", flush=True)
     out = subprocess.run([sys.executable, "-m", "benchmarks.pipeline", "--child", name, json.dumps(kwargs)],
-                         cwd=ROOT, capture_output=True, text=True)
+                         cwd=ROOT, capture_output=True, text=True, timeout=STAGE_TIMEOUT)
     lines = out.stdout.strip().splitlines()
     if out.returncode != 0 or not lines or not lines[-1].startswith("{"):
         raise RuntimeError(f"benchmark stage {name} failed (exit {out.returncode}):\n{out.stderr[-3000:]}")

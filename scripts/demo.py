@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -16,24 +18,40 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "plugins"))
 
 
-def run_airflow(args: list[str], log_path: Path) -> str:
-    """Run an `airflow` CLI command with its output in log_path; returns the output."""
+DAG_TIMEOUT, TASK_TIMEOUT = 600.0, 300.0  # seconds; on the sample a DAG run takes about a minute, a task seconds
+
+
+def run_airflow(args: list[str], log_path: Path, timeout: float) -> str:
+    """Run an `airflow` CLI command with its output in log_path; returns the output. A command still running
+    after `timeout` seconds, or when the caller is interrupted, is killed with its children (the output says so)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:
-        subprocess.run(["airflow", *args], stdout=log, stderr=subprocess.STDOUT, check=False)
+        process = subprocess.Popen(["airflow", *args], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.write(f"\nTIMEOUT: `airflow {' '.join(args[:3])}` ran over {timeout:.0f}s and was killed\n")
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
     return log_path.read_text(errors="replace")
 
 
 def run_dag(dag_id: str, logical_date: datetime, conf: dict, log_path: Path) -> tuple[bool, str]:
     """`airflow dags test`; success is read from the run's final state in the log, not the exit code."""
-    text = run_airflow(["dags", "test", dag_id, logical_date.isoformat(), "--conf", json.dumps(conf)], log_path)
+    text = run_airflow(["dags", "test", dag_id, logical_date.isoformat(), "--conf", json.dumps(conf)], log_path,
+                       DAG_TIMEOUT)
     finished = re.findall(r"DagRun Finished: dag_id=" + re.escape(dag_id) + r",.*?state=(\w+)", text)
     return finished[-1:] == ["success"], text
 
 
-def run_task(dag_id: str, task_id: str, logical_date: datetime, log_path: Path) -> tuple[bool, str]:
-    """`airflow tasks test` exits 0 even when the task fails: read the final state from the log."""
-    text = run_airflow(["tasks", "test", dag_id, task_id, logical_date.isoformat()], log_path)
+def run_task(dag_id: str, task_id: str, logical_date: datetime, log_path: Path,
+             params: dict | None = None) -> tuple[bool, str]:
+    """`airflow tasks test` (with Params overridden as a run's conf would); it exits 0 even when the task fails:
+    read the final state from the log."""
+    extra = ["-t", json.dumps(params)] if params else []
+    text = run_airflow(["tasks", "test", dag_id, task_id, logical_date.isoformat(), *extra], log_path, TASK_TIMEOUT)
     states = re.findall(r"new_state=(\w+)", text)
     return bool(states) and states[-1] == "success", text
 

@@ -27,12 +27,16 @@ no_leftovers() {  # `down` must leave no live service (or Airflow UI started by 
 stop_services() { phase down scripts/with-env python scripts/services.py down; phase leftovers no_leftovers; }
 
 phase install scripts/setup.sh || { report; exit 1; }
+# Tests that need no service first: a broken build fails in the first minutes, before any service starts.
+mkdir -p test-artifacts
+phase fast scripts/with-env python -m pytest tests/unit tests/dags -ra --durations=10 \
+  --junitxml=test-artifacts/junit-fast.xml "$@" || { report; exit 1; }
 trap 'stop_services || leftover=1; report; [ -z "${leftover:-}" ] || exit 1' EXIT
 phase up scripts/with-env python scripts/services.py up || exit 1
 phase status scripts/with-env python scripts/services.py status || exit 1
-mkdir -p test-artifacts
-# The long fault cases run with `make faults` (tests/faults: marker full_faults).
-phase pytest scripts/with-env python -m pytest tests -ra -m "not full_faults" --junitxml=test-artifacts/junit.xml "$@"
+# Then everything on the real services, cheapest first; each test has a timeout (pytest.ini).
+phase services scripts/with-env python -m pytest tests/integration tests/e2e tests/faults tests/load -ra \
+  --durations=25 --junitxml=test-artifacts/junit.xml "$@"
 rc=$?
 if [ $rc -eq 5 ]; then
   echo "pytest collected no tests (exit 5): treated as a failure" >&2

@@ -17,6 +17,7 @@ command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitt
 dpkg -s libkrb5-dev >/dev/null 2>&1 || need+=(libkrb5-dev)
 command -v "$PY" >/dev/null || need+=(python3.11 python3.11-venv)
 command -v chromium >/dev/null || need+=(chromium)  # the browser test (Playwright drives Debian's build)
+command -v docker-compose >/dev/null || need+=(docker-compose)  # validates the compose file (no engine needed)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing system packages: ${need[*]}" >&2
@@ -31,7 +32,7 @@ if [ ${#need[@]} -gt 0 ]; then
     systemctl disable --now mosquitto || true
   fi
 else
-  echo "ok (java, maven, mosquitto, libkrb5-dev, $PY)"
+  echo "ok (java, maven, mosquitto, libkrb5-dev, $PY, chromium, docker-compose)"
 fi
 if ! command -v go >/dev/null || ! go version | grep -qE 'go1\.(2[1-9]|[3-9][0-9])'; then
   echo "Go >= 1.21 is needed to build FerretDB (it then fetches the toolchain it wants from the Go proxy);" >&2

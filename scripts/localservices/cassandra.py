@@ -71,7 +71,7 @@ def _no_memlock() -> tuple[str, ...]:
     prefix = ("setpriv", "--inh-caps=-ipc_lock", "--bounding-set=-ipc_lock")
     if os.geteuid() != 0 or not shutil.which("setpriv"):
         return ()
-    return prefix if subprocess.run([*prefix, "true"], capture_output=True).returncode == 0 else ()
+    return prefix if subprocess.run([*prefix, "true"], capture_output=True, timeout=30).returncode == 0 else ()
 
 
 def connect(port: int = PORT, timeout: float = 10.0, login: tuple[str, str] | None = None,

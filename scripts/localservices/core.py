@@ -18,6 +18,7 @@ RUN = LOCAL / "run"  # pid files and generated configs
 BIN = LOCAL / "bin"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 HOST = "127.0.0.1"
+INSTALL_TIMEOUT = 1800  # seconds for one set-up command (a download, a Go or Maven build)
 
 
 class ServiceError(RuntimeError):
@@ -32,8 +33,11 @@ def run(cmd: list[str], *, log: Path | None = None, cwd: Path | None = None, env
     with log.open("a") as out:
         out.write(f"\n$ {' '.join(map(str, cmd))}\n")
         out.flush()
-        rc = subprocess.call(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
-                             env={**os.environ, **(env or {})})
+        try:
+            rc = subprocess.call(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
+                                 env={**os.environ, **(env or {})}, timeout=INSTALL_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise ServiceError(f"{what or cmd[0]} ran over {INSTALL_TIMEOUT}s; see {log}:\n{tail(log)}") from None
     if rc != 0:
         raise ServiceError(f"{what or cmd[0]} failed (exit {rc}); see {log}:\n{tail(log)}")
 

@@ -43,7 +43,7 @@ def pyspark_info() -> tuple[str, Path]:
     """(pyspark distribution version, its jars dir), asked of the venv's own Python."""
     code = ("import importlib.metadata as m, json, os, pyspark; "
             "print(json.dumps([m.version('pyspark'), os.path.join(os.path.dirname(pyspark.__file__), 'jars')]))")
-    out = subprocess.run([str(venv_bin() / "python"), "-c", code], capture_output=True, text=True)
+    out = subprocess.run([str(venv_bin() / "python"), "-c", code], capture_output=True, text=True, timeout=120)
     if out.returncode != 0:
         raise ServiceError(f"spark: cannot import pyspark in {venv_bin()}:\n{out.stderr.strip()[-800:]}")
     version, jars_dir = json.loads(out.stdout)
@@ -58,7 +58,7 @@ def java_major() -> int:
     java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
     if not java or not Path(java).exists():
         raise ServiceError("spark needs Java 17+ (`java` not on PATH and JAVA_HOME unset)")
-    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60).stderr
     found = re.search(r'version "(\d+)', out)
     return int(found.group(1)) if found else 0
 
