@@ -175,7 +175,8 @@ def _not_trained(store, run_id: str, dag_id: str, batch: str, params: dict, data
                  reason: str) -> dict:
     """Too little data anywhere for an honest evaluation: normal operation, not a failure. The report says
     why (the registry and the report page show it) and the gate skips."""
-    reason = f"not trained: {reason} (in the batch and in all of Cassandra); capture more recordings"
+    where = "in the batch and in all of Cassandra" if "widened_because" in lineage else "in all of Cassandra"
+    reason = f"not trained: {reason} ({where}); capture more recordings"
     report = {"_id": run_id, "dag_id": dag_id, "batch_id": batch, "status": NOT_TRAINED, "reason": reason,
               "data": data.counts(), "lineage": lineage, "params": _recorded_params(params),
               "model": {"feature_set": params["feature_set"]}, "trained_at": datetime.now(timezone.utc).isoformat()}
