@@ -254,17 +254,20 @@ def test_deterministic_errors_fail_on_the_first_try(task_id, date, message):
     assert "AirflowFailException" in text and "(a deterministic error: not retried)" in text
 
 
-def test_a_corrupt_recording_fails_the_simulator_at_once_and_publishes_nothing(tmp_path):
-    folder = tmp_path / "corrupt"
+@pytest.mark.parametrize("case", ["corrupt file", "unknown recording id"])
+def test_bad_simulator_input_fails_at_once_and_publishes_nothing(tmp_path, case):
+    """A corrupt recording file (the error names file and line) or a recording id the folder does not have:
+    simulate_sensors fails on its first try, before its first publish."""
+    folder = tmp_path / "recordings"
     folder.mkdir()
     (folder / "GaCo01_01.txt").write_bytes((gaitpdb.SAMPLE_DIR / "GaCo01_01.txt").read_bytes()[:5000] + b"x\t1\n")
-    ok, text = run_task(DAG_ID, "simulate_sensors", NEVER_CAPTURED, LOGS / "task-simulate-corrupt.log",
-                        {"source_path": str(folder)})
-    assert not ok and f"{folder / 'GaCo01_01.txt'}:" in text and "(a deterministic error: not retried)" in text
+    params, message = (({"source_path": str(folder)}, f"{folder / 'GaCo01_01.txt'}:") if case == "corrupt file" else
+                       ({"recordings": ["GaCo99_01"]}, "unknown recording(s) ['GaCo99_01']"))
+    log_path = LOGS / f"task-simulate-{case.replace(' ', '-')}.log"
+    ok, text = run_task(DAG_ID, "simulate_sensors", NEVER_CAPTURED, log_path, params)
+    assert not ok and message in text and "(a deterministic error: not retried)" in text
     assert re.findall(r"new_state=(\w+)", text)[-1] == "failed"
-    assert "simulator: published" not in text
-
-
+    assert "simulator: " not in text  # neither progress nor the final count: nothing was published
 
 
 @pytest.fixture(scope="module")
