@@ -136,11 +136,14 @@ def assert_kafka_range_equals_landed(batch: str) -> dict:
 # Fields of a metrics document that differ between two runs of the same batch by design: when, which Airflow run,
 # the new replay's offsets and timings (lineage), and the gate's decision (a re-run finds itself champion).
 RUN_SPECIFIC = ("trained_at", "stored_at", "airflow_run_id", "training_seconds", "gate", "lineage")
+# Of a window row: when, and which batch last wrote it (windows are keyed by recording, so any batch holding
+# the same recordings, e.g. a fault case's, rewrites the same rows with the same values).
+ROW_SPECIFIC = ("written_at", "batch_id")
 
 
 def final_state(batch: str, dag_id: str) -> dict:
-    """Everything a run leaves behind for its batch, but what must differ between runs (see RUN_SPECIFIC; the
-    rows' written_at)."""
+    """Everything a run leaves behind for its batch, but what must differ between runs (RUN_SPECIFIC,
+    ROW_SPECIFIC)."""
     from gait_airflow.stages import hdfs_client
     from include.capture import dead_letter_dir, read_lines, read_manifest
 
@@ -150,7 +153,7 @@ def final_state(batch: str, dag_id: str) -> dict:
     landed = {r: read_lines(store, f"{manifest['raw_dir']}/{r}.jsonl") for r in recordings}
     dead = sorted(json.dumps({k: v for k, v in json.loads(line).items() if k != "received_at"}, sort_keys=True)
                   for line in read_lines(store, f"{dead_letter_dir(batch)}/dead_letters.jsonl"))
-    tables = {table: sorted((tuple(sorted((k, v) for k, v in row.items() if k != "written_at"))
+    tables = {table: sorted((tuple(sorted((k, v) for k, v in row.items() if k not in ROW_SPECIFIC))
                              for row in cassandra_rows(table, recordings)), key=repr)
               for table in (names.WINDOW_TABLE, names.FEATURE_TABLE)}
     docs = metrics_documents(f"{dag_id}__{batch}")

@@ -19,8 +19,8 @@ import pytest
 
 from include import names
 from tests.faults.harness import REPORT, DagRun, RunLog, save_report, utcnow
-from tests.pipeline_checks import (SAMPLE_READINGS, SAMPLE_WINDOWS, assert_windows_equal_reference, final_state,
-                                   metrics_documents, read_json)
+from tests.pipeline_checks import (SAMPLE_READINGS, SAMPLE_WINDOWS, assert_windows_equal_reference, cassandra_rows,
+                                   final_state, metrics_documents, read_json)
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / "test-artifacts" / "faults"
@@ -217,8 +217,9 @@ def test_6_mongodb_down_when_the_metrics_are_stored():
 
 def test_7_rerunning_the_whole_dag_for_the_same_batch_gives_an_identical_final_state(sample_run):
     """The session's sample batch (its run, then every task alone in tests/e2e) run again as a whole, with the
-    same readings and malformed messages published again: every landed line, window, feature and the metrics
-    (all but timestamps and this run's own offsets and gate) are identical, and nothing is added."""
+    same readings and malformed messages published again: every landed line, dead letter, window and feature
+    value and the metrics (all but timestamps and this run's own offsets and gate) are identical, nothing is
+    added, and every window row is this batch's again (other batches of the same recordings rewrote them)."""
     from gait_airflow.stages import hdfs_client
     from include.capture import read_manifest
     from tests import sample_batch
@@ -238,6 +239,11 @@ def test_7_rerunning_the_whole_dag_for_the_same_batch_gives_an_identical_final_s
     assert after["landed"] == before["landed"] and after["dead_letters"] == before["dead_letters"]
     assert len(after["tables"][names.WINDOW_TABLE]) == SAMPLE_WINDOWS
     assert after["tables"] == before["tables"]
+    assert assert_windows_equal_reference(sample_batch.batch()) == SAMPLE_WINDOWS  # this batch's rows again
+    features = cassandra_rows(names.FEATURE_TABLE, sorted(manifest["recordings"]))
+    assert {row["batch_id"] for row in features} == {sample_batch.batch()}
+    report = read_json(hdfs_client(), names.manifest_path(sample_batch.batch(), names.RECONCILIATION_MANIFEST))
+    assert report["ok"] and report["counts"]["landed_in_hdfs"] == report["counts"]["read_by_spark"] == SAMPLE_READINGS
     assert len(after["metrics"]) == 1 and after["metrics"] == before["metrics"]
     assert entry["retries"] == 0
     passed(entry)
