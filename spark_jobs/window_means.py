@@ -101,17 +101,18 @@ def cassandra_cluster(args: argparse.Namespace):
     return Cluster(args.cassandra_hosts.split(","), port=args.cassandra_port, auth_provider=auth)
 
 
-def clear_recordings(args: argparse.Namespace, tables: list[str], recordings: list[str]) -> None:
-    """Delete the batch's recordings' partitions first, so a re-run with another window size or without
-    partial windows leaves no stale window behind (the upserts then replace everything)."""
+def clear_recordings(args: argparse.Namespace, tables: dict[str, int], recordings: list[str]) -> None:
+    """Delete the batch's recordings' windows of the sizes this run writes ({table: window size}) first, so a
+    re-run without partial windows leaves no stale window behind; windows of other sizes stay."""
     from cassandra.concurrent import execute_concurrent_with_args
 
     cluster = cassandra_cluster(args)
     try:
         session = cluster.connect(args.keyspace)
-        for table in tables:
-            statement = session.prepare(f"DELETE FROM {table} WHERE recording_id = ?")
-            execute_concurrent_with_args(session, statement, [(r,) for r in recordings], raise_on_first_error=True)
+        for table, size in tables.items():
+            statement = session.prepare(f"DELETE FROM {table} WHERE recording_id = ? AND window_size = ?")
+            execute_concurrent_with_args(session, statement, [(r, size) for r in recordings],
+                                         raise_on_first_error=True)
     finally:
         cluster.shutdown()
 
@@ -149,13 +150,18 @@ def write_partition(rows, args: argparse.Namespace, table: str, batch_id: str, c
         cluster.shutdown()
 
 
+def window_index(F, window_size: int):
+    """seq // window_size in integer arithmetic (a double division loses exactness past 2^53; seq is 64-bit)."""
+    return F.expr(f"seq div {int(window_size)}")
+
+
 def gait_features(readings, window_size: int, F, W):
     """Gait features of complete windows (see include/features.py): body load B per recording (mean total
     force of all its readings), stance = foot force > STANCE_FRACTION * B, previous reading by seq."""
     by_seq = W.partitionBy("recording_id").orderBy("seq")
     loads = readings.groupBy("recording_id").agg(F.avg(F.col("left_total") + F.col("right_total")).alias("body_load"))
     rows = (readings.join(loads, "recording_id")
-            .withColumn("window_index", (F.col("seq") / window_size).cast("long").cast("int"))
+            .withColumn("window_index", window_index(F, window_size))
             .withColumn("threshold", F.col("body_load") * STANCE_FRACTION))
     for side, total in (("l", "left_total"), ("r", "right_total")):
         force, sensors = F.col(total), [F.col(f"{side}{i}") for i in range(1, 9)]
@@ -302,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         read, distinct = timed("read_parse_deduplicate", lambda: readings.agg(F.sum("copies"), F.count("*")).first())
         summary["kafka_messages_read"], summary["distinct_readings"] = int(read or 0), int(distinct)
         windows = (readings
-                   .withColumn("window_index", (F.col("seq") / args.window_size).cast("long").cast("int"))
+                   .withColumn("window_index", window_index(F, args.window_size))
                    .groupBy("recording_id", "window_index")
                    .agg(F.count("*").cast("int").alias("n_rows"),
                         F.min_by("t", "seq").alias("t_start"), F.max_by("t", "seq").alias("t_end"),
@@ -330,8 +336,9 @@ def main(argv: list[str] | None = None) -> int:
             summary["feature_windows_written"] = 0
         readings.unpersist()
         batch_id = args.batch_id
-        # Both tables always: a re-run without gait features must not leave the earlier ones behind.
-        timed("clear", lambda: clear_recordings(args, [args.table, args.features_table], offsets["recordings"]))
+        sizes = {args.table: args.window_size, **({args.features_table: args.feature_window_size}
+                                                  if args.feature_window_size else {})}
+        timed("clear", lambda: clear_recordings(args, sizes, offsets["recordings"]))
         timed("write_means", lambda: windows.foreachPartition(
             lambda rows: write_partition(rows, args, args.table, batch_id, columns)))
         if args.feature_window_size:

@@ -47,22 +47,22 @@ def load_windows(session, feature_set: str, window_size: int, recordings: list[s
     """Windows of a feature set's table and window size (all recordings, or the given ones' partitions)."""
     spec = FEATURE_SETS[feature_set]
     rows = _select(session, spec.table, ["recording_id", "window_index", "window_size", "subject_id", "label",
-                                         *spec.columns], recordings)
+                                         *spec.columns], window_size, recordings)
     return [row for row in rows if row["window_size"] == window_size]
 
 
-def _select(session, table: str, columns: list[str], recordings: list[str] | None) -> list[dict]:
+def _select(session, table: str, columns: list[str], window_size: int, recordings: list[str] | None) -> list[dict]:
     from cassandra.concurrent import execute_concurrent_with_args
     from cassandra.query import dict_factory
 
     session.row_factory = dict_factory
     # Identifiers come from include/names.py and include/features.py only; values are always bound.
     query = f"SELECT {', '.join(columns)} FROM {names.CASSANDRA_KEYSPACE}.{table}"
-    if recordings is None:
+    if recordings is None:  # every partition; the caller keeps this window size's rows
         return list(session.execute(session.prepare(query)))
-    statement = session.prepare(query + " WHERE recording_id = ?")
+    statement = session.prepare(query + " WHERE recording_id = ? AND window_size = ?")
     rows = []
-    for _ok, result in execute_concurrent_with_args(session, statement, [(r,) for r in recordings],
+    for _ok, result in execute_concurrent_with_args(session, statement, [(r, window_size) for r in recordings],
                                                     concurrency=32, raise_on_first_error=True):
         rows.extend(result)
     return rows

@@ -178,6 +178,7 @@ class Cassandra(Service):
         cluster = connect(self.port, timeout=30.0, login=self.login(), max_schema_agreement_wait=60)
         try:
             session = cluster.connect()
+            drop_outdated_window_tables(session)
             for statement in cql_statements(SCHEMA.read_text()):
                 session.execute(statement)
             if not cluster.control_connection.wait_for_schema_agreement(wait_time=60):
@@ -206,6 +207,22 @@ class Cassandra(Service):
             cluster.connect().execute("DROP ROLE IF EXISTS %s", (BUILTIN[0],))
         finally:
             cluster.shutdown()
+
+
+def drop_outdated_window_tables(session) -> None:
+    """Window tables made before window_size joined their clustering key (so that windows of several sizes
+    coexist) cannot be altered in place: drop them (their rows are derived: re-run spark_window_means for a
+    batch to refill it) and let the schema create them anew."""
+    from include import names
+
+    for table in (names.WINDOW_TABLE, names.FEATURE_TABLE):
+        kinds = {row.column_name: row.kind for row in session.execute(
+            "SELECT column_name, kind FROM system_schema.columns WHERE keyspace_name = %s AND table_name = %s",
+            (names.CASSANDRA_KEYSPACE, table))}
+        if kinds and kinds.get("window_size") != "clustering":
+            print(f"  cassandra: {names.CASSANDRA_KEYSPACE}.{table} predates window_size in its key; dropped and "
+                  "re-created (re-run spark_window_means to refill its windows)", flush=True)
+            session.execute(f"DROP TABLE IF EXISTS {names.CASSANDRA_KEYSPACE}.{table}")
 
 
 SERVICE = Cassandra("cassandra", PORT, extra_ports=(STORAGE_PORT,), ready_timeout=180,

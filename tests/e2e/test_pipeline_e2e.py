@@ -74,7 +74,7 @@ def test_every_cassandra_feature_window_equals_the_numpy_reference(sample_run):
         for window in recording_feature_windows(recording_id, rows, 300):
             expected[(recording_id, window["window_index"])] = window
     stored = {(r["recording_id"], r["window_index"]): r
-              for r in cassandra_rows(names.FEATURE_TABLE, sorted({k[0] for k in expected}))}
+              for r in cassandra_rows(names.FEATURE_TABLE, sorted({k[0] for k in expected})) if r["window_size"] == 300}
     assert set(stored) == set(expected) and len(stored) == 39  # 3 complete 300-row windows per recording
     for key, want in expected.items():
         got = stored[key]
@@ -172,6 +172,31 @@ def test_gate_promotes_a_better_model_and_keeps_the_champion_otherwise(sample_ru
         assert champion["run_id"] == trained["run_id"] and champion["previous_run_id"] == "a_weak_run"
     finally:
         set_champion(before)
+
+
+def test_gate_compares_a_champion_of_another_window_size_on_the_same_data(sample_run):
+    """Windows of several sizes coexist (window_size is in the tables' key): after the Spark job ran the sample
+    batch with windows of 50, its windows of 100 are still there, and a champion trained on windows of 50 is
+    re-scored on the candidate's recordings (windows of 100) instead of being reported unavailable."""
+    from gait_airflow.model_stages import champion_gate, train
+    from gait_airflow.params import TRAINING_PARAMS
+
+    text = task_alone(DAG_ID, "spark_window_means", params={**CONF, "window_size": 50})
+    assert "-> 273 windows of 50" in text
+    assert assert_windows_equal_reference(batch(), window_size=50) == 13 * 21
+    assert assert_windows_equal_reference(batch()) == 130
+    params = {name: param.value for name, param in TRAINING_PARAMS.items()}
+    train(batch(), "gate_test", {**params, "knn_k_grid": [5], "cv_folds": 3, "bias_variance_rounds": 2}, "batch")
+    before = champion_document()
+    try:
+        set_champion(champion_with_recipe("a_run_on_windows_of_50", "means", 50, 5))
+        decision = champion_gate(batch(), "gate_test")
+    finally:
+        set_champion(before)
+    assert decision["champion_score"] is not None, decision["reason"]
+    assert decision["evaluated_on"]["champion_recipe"]["window_size"] == 50
+    assert decision["evaluated_on"]["subjects"] == 12 and decision["decision"] in ("promoted", "kept")
+    assert (decision["decision"] == "promoted") == (decision["candidate_score"] > decision["champion_score"])
 
 
 MAIN_TASKS = [  # (task, what its log or return value must show); in the order the DAG runs them

@@ -36,7 +36,7 @@ def test_connections_point_at_the_local_services():
 def test_schema_file_defines_the_tables():
     cql = (ROOT / "include" / "cql" / "schema.cql").read_text()
     assert f"CREATE TABLE IF NOT EXISTS {names.CASSANDRA_KEYSPACE}.{names.WINDOW_TABLE}" in cql
-    assert "PRIMARY KEY ((recording_id), window_index)" in cql
+    assert cql.count("PRIMARY KEY ((recording_id), window_size, window_index)") == 2  # both window tables
 
 
 def test_no_hard_coded_hosts_in_task_code():
