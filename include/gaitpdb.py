@@ -15,7 +15,6 @@ import numpy as np
 from include.errors import BadInput
 
 N_COLUMNS = 19  # time, L1..L8, R1..R8, left total, right total
-N_CHANNELS = 18
 CHANNELS = tuple([f"l{i}" for i in range(1, 9)] + [f"r{i}" for i in range(1, 9)] + ["left_total", "right_total"])
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample" / "gaitpdb"

@@ -81,8 +81,9 @@ class FerretDB(Service):
                 db.create_collection(names.METRICS_COLLECTION)
             metrics = db[names.METRICS_COLLECTION]
             # create_index is idempotent for an identical name+key; FerretDB v1 supports createIndexes.
-            metrics.create_index([("finished_at", -1)], name="finished_at_desc")
-            metrics.create_index([("dag_id", 1), ("finished_at", -1)], name="dag_id_finished_at")
+            # the registry is listed newest first by trained_at (report page, metrics history)
+            metrics.create_index([("trained_at", -1)], name="trained_at_desc")
+            metrics.create_index([("dag_id", 1), ("trained_at", -1)], name="dag_id_trained_at")
 
 
 SERVICE = FerretDB("ferretdb", 27017, ready_timeout=30)

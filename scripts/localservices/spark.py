@@ -128,8 +128,3 @@ def jars() -> list[str]:
     """Jar paths for spark-submit --jars (join with commas)."""
     return RUNTIME.jars()
 
-
-def submit_env() -> dict[str, str]:
-    """Environment for spark-submit when the venv is not activated (its launcher looks for `python3`)."""
-    return {"SPARK_HOME": str(pyspark_info()[1].parent), "PYSPARK_PYTHON": str(venv_bin() / "python"),
-            "SPARK_LOCAL_IP": "127.0.0.1"}

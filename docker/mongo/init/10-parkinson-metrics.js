@@ -9,6 +9,6 @@ const target = db.getSiblingDB(dbName);
 if (!target.getCollectionNames().includes(collectionName)) {
   target.createCollection(collectionName);
 }
-target[collectionName].createIndex({ finished_at: -1 }, { name: "finished_at_desc" });
-target[collectionName].createIndex({ dag_id: 1, finished_at: -1 }, { name: "dag_id_finished_at" });
+target[collectionName].createIndex({ trained_at: -1 }, { name: "trained_at_desc" });
+target[collectionName].createIndex({ dag_id: 1, trained_at: -1 }, { name: "dag_id_trained_at" });
 print(`initialised ${dbName}.${collectionName}`);
