@@ -6,7 +6,9 @@ of `--window-size` readings (window_index = seq // window_size; complete windows
 --include-partial). From the same cached readings it computes the gait features of complete windows of
 `--feature-window-size` readings into their own table (definitions and numpy reference:
 include/features.py). Rows are upserted into Cassandra with prepared statements and concurrent writes,
-one session per partition. Self-contained: no imports from Airflow or the project.
+one session per partition. No Airflow: the project's domain package (include/) comes with --py-files
+(SparkJobOperator ships it), so channels, recording ids, feature definitions and exit codes are the same
+definitions the rest of the pipeline uses.
 """
 from __future__ import annotations
 
@@ -18,12 +20,11 @@ import time
 import urllib.request
 from datetime import datetime, timezone
 
-CHANNELS = [f"l{i}" for i in range(1, 9)] + [f"r{i}" for i in range(1, 9)] + ["left_total", "right_total"]
-STANCE_FRACTION, EPS = 0.05, 1e-9
-SENSOR_Y = [-1.0, -0.5, -0.5, 0.0, 0.0, 0.5, 0.5, 1.0]  # heel .. toe
-HEEL, MIDFOOT, TOE = (0,), (3, 4), (6, 7)
-RECORDING_ID = r"^(Ga|Ju|Si)(Co|Pt)(\d{2})_(\d{2})$"
-BAD_INPUT_EXIT = 2  # deterministic errors (as argparse's usage errors): the Airflow task fails without retrying
+from include import names
+from include.errors import SPARK_BAD_INPUT_EXIT as BAD_INPUT_EXIT
+from include.features import EPS, GAIT_FEATURES, HEEL, MIDFOOT, SENSOR_Y, STANCE_FRACTION, TOE
+from include.gaitpdb import CHANNELS, parse_recording_id
+
 WRITE_BATCH_ROWS = 16  # rows per unlogged batch: about 5 KB, Cassandra's batch size warning threshold
 
 
@@ -37,10 +38,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--kafka-bootstrap", required=True)
     p.add_argument("--cassandra-hosts", required=True, help="comma-separated")
     p.add_argument("--cassandra-port", type=int, default=9042)
-    p.add_argument("--keyspace", default="parkinson")
-    p.add_argument("--table", default="window_means")
+    p.add_argument("--keyspace", default=names.CASSANDRA_KEYSPACE)
+    p.add_argument("--table", default=names.WINDOW_TABLE)
     p.add_argument("--window-size", type=int, default=100)
-    p.add_argument("--features-table", default="window_features")
+    p.add_argument("--features-table", default=names.FEATURE_TABLE)
     p.add_argument("--feature-window-size", type=int, default=300, help="0 = do not compute gait features")
     partial = p.add_mutually_exclusive_group()
     partial.add_argument("--include-partial", dest="include_partial", action="store_true",
@@ -155,7 +156,16 @@ def window_index(F, window_size: int):
     return F.expr(f"seq div {int(window_size)}")
 
 
-def gait_features(readings, window_size: int, F, W):
+def recording_attributes(spark, recordings: list[str]):
+    """What a recording id says (subject, study, group, walk, label), from the domain's one parser: a small
+    table the windows join."""
+    parsed = [parse_recording_id(r) for r in recordings]
+    return spark.createDataFrame(
+        [(r.recording_id, r.subject_id, r.study, r.group, r.walk, r.label) for r in parsed],
+        "recording_id string, subject_id string, study string, subject_group string, walk int, label int")
+
+
+def gait_features(readings, window_size: int, attributes, F, W):
     """Gait features of complete windows (see include/features.py): body load B per recording (mean total
     force of all its readings), stance = foot force > STANCE_FRACTION * B, previous reading by seq."""
     by_seq = W.partitionBy("recording_id").orderBy("seq")
@@ -168,7 +178,7 @@ def gait_features(readings, window_size: int, F, W):
         rows = (rows
                 .withColumn(f"on_{side}", force > F.col("threshold"))
                 .withColumn(f"previous_{side}", F.lag(total).over(by_seq))
-                .withColumn(f"cop_{side}", sum(sensors[i] * y for i, y in enumerate(SENSOR_Y))
+                .withColumn(f"cop_{side}", sum(sensors[i] * y for i, y in enumerate(SENSOR_Y.tolist()))
                             / F.greatest(force, F.lit(EPS))))
     aggregates = [F.count("*").alias("n_rows"), F.min_by("t", "seq").alias("t_start"),
                   F.max_by("t", "seq").alias("t_end")]
@@ -211,17 +221,10 @@ def gait_features(readings, window_size: int, F, W):
                 .withColumn("asym_peak", F.abs(F.col("load_peak_l") - F.col("load_peak_r"))
                             / (F.col("load_peak_l") + F.col("load_peak_r") + EPS))
                 .withColumn("asym_stance", F.abs(F.col("stance_l") - F.col("stance_r")))
-                .withColumn("subject_id", F.split("recording_id", "_")[0])
-                .withColumn("label", F.when(F.regexp_extract("recording_id", RECORDING_ID, 2) == "Pt", 1)
-                            .otherwise(0))
+                .join(F.broadcast(attributes), "recording_id")
                 .withColumn("window_size", F.lit(window_size)))
-    names = [f"{name}_{side}" for side in ("l", "r") for name in
-             ("stance", "load_mean", "load_std", "load_peak", "load_cv", "strikes", "loading_rate", "heel_share",
-              "midfoot_share", "toe_share", "cop_y_mean", "cop_y_std")]
-    names += ["asym_load", "asym_peak", "asym_stance", "double_support", "no_support", "total_std", "total_max",
-              "total_min"]
     columns = ["recording_id", "window_index", "window_size", "subject_id", "label", "t_start", "t_end",
-               "body_load", *names]
+               "body_load", *GAIT_FEATURES]
     return features.select(*columns), columns
 
 
@@ -315,12 +318,8 @@ def main(argv: list[str] | None = None) -> int:
                         *[F.avg(c).alias(c) for c in CHANNELS]))
         if not args.include_partial:
             windows = windows.where(F.col("n_rows") == args.window_size)
-        windows = (windows
-                   .withColumn("study", F.regexp_extract("recording_id", RECORDING_ID, 1))
-                   .withColumn("subject_group", F.regexp_extract("recording_id", RECORDING_ID, 2))
-                   .withColumn("subject_id", F.split("recording_id", "_")[0])
-                   .withColumn("walk", F.regexp_extract("recording_id", RECORDING_ID, 4).cast("int"))
-                   .withColumn("label", F.when(F.col("subject_group") == "Pt", 1).otherwise(0))
+        attributes = recording_attributes(spark, offsets["recordings"])
+        windows = (windows.join(F.broadcast(attributes), "recording_id")
                    .withColumn("window_size", F.lit(args.window_size)))
         columns = ["recording_id", "window_index", "window_size", "subject_id", "study", "subject_group", "walk",
                    "label", "n_rows", "t_start", "t_end", *CHANNELS]
@@ -328,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         summary["windows_written"] = timed("window_means", windows.count)
         summary["recordings"] = timed("recordings", windows.select("recording_id").distinct().count)
         if args.feature_window_size:
-            features, feature_columns = gait_features(readings, args.feature_window_size, F, W)
+            features, feature_columns = gait_features(readings, args.feature_window_size, attributes, F, W)
             features = features.cache()
             summary["feature_windows_written"] = timed("gait_features", features.count)
             summary["feature_window_size"] = args.feature_window_size
