@@ -218,12 +218,21 @@ def store_metrics(batch: str, dag_id: str, airflow_run_id: str) -> dict:
     report.update(airflow_run_id=airflow_run_id, stored_at=datetime.now(timezone.utc).isoformat())
     with _mongo_errors(), _mongo() as hook:
         existing = hook.find(names.METRICS_COLLECTION, {"_id": run_id}, find_one=True, mongo_db=names.MONGO_DB)
-        if existing and "gate" in existing:
-            report["gate"] = existing["gate"]  # a re-run keeps the gate's recorded decision until it decides again
+        _keep_what_the_gate_wrote(existing or {}, report)
         result = hook.replace_one(names.METRICS_COLLECTION, report, mongo_db=names.MONGO_DB, upsert=True)
     log.info("metrics: %s document %s in %s.%s", "updated" if result.matched_count else "inserted", run_id,
              names.MONGO_DB, names.METRICS_COLLECTION)
     return {"_id": run_id, "updated": bool(result.matched_count)}
+
+
+def _keep_what_the_gate_wrote(existing: dict, report: dict) -> None:
+    """A re-run of store_metrics keeps the gate's recorded decision and its history plot until the gate runs
+    again (the training report has neither)."""
+    if "gate" in existing:
+        report["gate"] = existing["gate"]
+    history = existing.get("plots", {}).get("metrics_history")
+    if history:
+        report["plots"] = {**report.get("plots", {}), "metrics_history": history}
 
 
 # --- champion gate --------------------------------------------------------------------------------------

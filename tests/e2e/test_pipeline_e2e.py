@@ -398,4 +398,7 @@ def test_mongo_down_gives_a_readable_failure_and_the_retry_succeeds(sample_run):
     finally:
         ferretdb.SERVICE.start()
     task_alone(DAG_ID, "store_metrics")
-    assert len(metrics_documents(f"{DAG_ID}__{batch()}")) == 1
+    docs = metrics_documents(f"{DAG_ID}__{batch()}")
+    assert len(docs) == 1 and set(docs[0]["plots"]) == {"confusion_matrix", "roc", "metrics_history"}, \
+        "a re-run of store_metrics keeps the gate's decision and history plot"
+    assert docs[0]["gate"]["decision"]
