@@ -270,5 +270,5 @@ def load_verified(blob: bytes, expected_sha256: str) -> Pipeline:
     actual = hashlib.sha256(blob).hexdigest()
     if actual != expected_sha256:
         raise IntegrityError(f"model artifact sha256 {actual} does not match the registry's {expected_sha256}; "
-                         "refusing to load it")
+                             "refusing to load it")
     return pickle.loads(blob)  # noqa: S301 - only after the checksum matched the registry
