@@ -1,7 +1,7 @@
 """Small batches published by devices (the simulator off), on the real services: the most basic real use.
 
 - One recording: its readings sit on one partition of the 3-partition topic; the Spark job reads exactly that
-  partition's range. With window size 50, which no other batch uses, there is too little data anywhere for an
+  partition's range. With window size 70, which no other batch uses, there is too little data anywhere for an
   honest evaluation: the model tasks record why (task log, registry, report page) and the gate skips.
 - Two recordings keyed to the same partition, one control and one Parkinson's subject, with redelivered copies:
   the batch alone cannot be evaluated honestly, so training widens to every window in Cassandra (the session's
@@ -30,6 +30,7 @@ BASE_DATE = datetime(2026, 3, 1, tzinfo=timezone.utc) + timedelta(minutes=int(ti
 CONF = {"simulate_sensors": False, "capture_idle_seconds": 3, "bias_variance_rounds": 3, "cv_folds": 3}
 # recording published -> sample file whose rows it carries; ids no other test uses (subjects 9x)
 ONE = {"GaPt93_01": "GaPt03_01"}  # partition 2 of 3 (librdkafka's partitioner: CRC32 of the key)
+ONE_WINDOW = 70  # a window size no other test writes (the e2e gate test writes 50 for the sample): 15 windows
 PAIR = {"GaCo91_01": "GaCo01_01", "GaPt91_01": "GaPt04_01"}  # both on partition 0
 
 
@@ -71,7 +72,7 @@ def one_recording():
     discard_queued()
     folder = device_folder("one-recording", ONE)
     publish(folder, readings_per_message=1)
-    batch, log = run_case("one-recording", 0, {"window_size": 50})
+    batch, log = run_case("one-recording", 0, {"window_size": ONE_WINDOW})
     return {"batch": batch, "log": log, "folder": folder}
 
 
@@ -90,7 +91,7 @@ def pair_on_one_partition(sample_run):
 def test_one_recording_is_read_from_its_one_partition(one_recording):
     offsets = assert_kafka_range_equals_landed(one_recording["batch"])
     assert list(offsets["partitions"]) == ["2"] and offsets["messages"] == 1050
-    assert assert_windows_equal_reference(one_recording["batch"], one_recording["folder"], window_size=50) == 21
+    assert assert_windows_equal_reference(one_recording["batch"], one_recording["folder"], ONE_WINDOW) == 15
 
 
 def test_one_recording_is_not_trained_and_says_why(one_recording):
@@ -98,9 +99,9 @@ def test_one_recording_is_not_trained_and_says_why(one_recording):
     docs = metrics_documents(run_id)
     assert len(docs) == 1 and docs[0]["status"] == "not_trained"
     reason = docs[0]["reason"]
-    assert "21 windows with 0 control and 1 Parkinson's subjects" in reason and "at least 2" in reason
+    assert "15 windows with 0 control and 1 Parkinson's subjects" in reason and "at least 2" in reason
     assert docs[0]["gate"]["decision"] == "not_trained" and docs[0]["gate"]["reason"] == reason
-    assert docs[0]["lineage"]["widened_because"].startswith("21 windows")
+    assert docs[0]["lineage"]["widened_because"].startswith("15 windows")
     assert log.states["champion_gate"][-1][1] == "skipped" and "champion_gate skipped: no model to gate" in log.text
     assert all(log.failed_tries(task) == 0 for task in log.states), "a small batch must fail no try"
 

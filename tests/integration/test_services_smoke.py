@@ -99,8 +99,9 @@ def test_cassandra_round_trip_through_hook():
     try:
         assert hook.table_exists(f"{names.CASSANDRA_KEYSPACE}.{names.WINDOW_TABLE}")
         key = f"smoke-{uuid.uuid4().hex[:8]}"
-        insert = session.prepare(f"INSERT INTO {names.WINDOW_TABLE} (recording_id, window_index, l1) VALUES (?, ?, ?)")
-        session.execute(insert, (key, 0, 1.5))
+        insert = session.prepare(f"INSERT INTO {names.WINDOW_TABLE} (recording_id, window_size, window_index, l1) "
+                                 "VALUES (?, ?, ?, ?)")
+        session.execute(insert, (key, 100, 0, 1.5))
         select = session.prepare(f"SELECT l1 FROM {names.WINDOW_TABLE} WHERE recording_id = ?")
         assert [row.l1 for row in session.execute(select, (key,))] == [1.5]
         session.execute(session.prepare(f"DELETE FROM {names.WINDOW_TABLE} WHERE recording_id = ?"), (key,))
