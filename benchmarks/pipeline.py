@@ -244,7 +244,7 @@ def stage_replay_baseline(n: int, messages: int) -> dict:
 
 def airflow_task(task_id: str, date: datetime, log_path: Path) -> tuple[bool, float, dict]:
     """`airflow tasks test` of one DAG task, its process tree's peak RSS sampled; success read from the log."""
-    import re
+    from scripts.demo import last_state
 
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:
@@ -254,8 +254,7 @@ def airflow_task(task_id: str, date: datetime, log_path: Path) -> tuple[bool, fl
         with PeakRss([process.pid]) as rss:
             wait_or_kill(process)
         seconds = time.perf_counter() - began
-    states = re.findall(r"new_state=(\w+)", log_path.read_text(errors="replace"))
-    return states[-1:] == ["success"], seconds, rss.figures()
+    return last_state(log_path.read_text(errors="replace")) == "success", seconds, rss.figures()
 
 
 def stage_windowing(n: int) -> dict:

@@ -52,8 +52,13 @@ def run_task(dag_id: str, task_id: str, logical_date: datetime, log_path: Path,
     read the final state from the log."""
     extra = ["-t", json.dumps(params)] if params else []
     text = run_airflow(["tasks", "test", dag_id, task_id, logical_date.isoformat(), *extra], log_path, TASK_TIMEOUT)
+    return last_state(text) == "success", text
+
+
+def last_state(text: str) -> str | None:
+    """The task's final state in an `airflow tasks test` log (success, failed, up_for_retry, ...), or None."""
     states = re.findall(r"new_state=(\w+)", text)
-    return bool(states) and states[-1] == "success", text
+    return states[-1] if states else None
 
 
 def task_durations(text: str) -> list[tuple[str, float]]:

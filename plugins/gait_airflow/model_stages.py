@@ -46,9 +46,8 @@ def plot_path(run_id: str, name: str) -> str:
 def load_windows(session, feature_set: str, window_size: int, recordings: list[str] | None) -> list[dict]:
     """Windows of a feature set's table and window size (all recordings, or the given ones' partitions)."""
     spec = FEATURE_SETS[feature_set]
-    rows = _select(session, spec.table, ["recording_id", "window_index", "window_size", "subject_id", "label",
+    return _select(session, spec.table, ["recording_id", "window_index", "window_size", "subject_id", "label",
                                          *spec.columns], window_size, recordings)
-    return [row for row in rows if row["window_size"] == window_size]
 
 
 def _select(session, table: str, columns: list[str], window_size: int, recordings: list[str] | None) -> list[dict]:
@@ -58,8 +57,8 @@ def _select(session, table: str, columns: list[str], window_size: int, recording
     session.row_factory = dict_factory
     # Identifiers come from include/names.py and include/features.py only; values are always bound.
     query = f"SELECT {', '.join(columns)} FROM {names.CASSANDRA_KEYSPACE}.{table}"
-    if recordings is None:  # every partition; the caller keeps this window size's rows
-        return list(session.execute(session.prepare(query)))
+    if recordings is None:  # every partition (window_size is a clustering column: kept here, not filtered there)
+        return [row for row in session.execute(session.prepare(query)) if row["window_size"] == window_size]
     statement = session.prepare(query + " WHERE recording_id = ? AND window_size = ?")
     rows = []
     for _ok, result in execute_concurrent_with_args(session, statement, [(r, window_size) for r in recordings],

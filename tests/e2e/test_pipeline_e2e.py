@@ -16,7 +16,7 @@ import pytest
 from include import gaitpdb, names
 from include.features import GAIT_FEATURES, recording_feature_windows
 from include.plots import HEIGHT, WIDTH, png_size
-from scripts.demo import run_dag, run_task
+from scripts.demo import last_state, run_dag, run_task
 from tests.pipeline_checks import (BLUE, ORANGE, SAMPLE_READINGS, assert_kafka_range_equals_landed,
                                    assert_windows_equal_reference, cassandra_rows, champion_document,
                                    metrics_documents, pixels_like, read_json)
@@ -254,7 +254,7 @@ def test_a_batch_that_does_not_reconcile_fails_at_once(sample_run):
     finally:
         store.write(path, data=json.dumps(original), overwrite=True, encoding="utf-8")
     assert not ok and "does not reconcile: windows written = expected from the landed rows: 129 vs 130" in text
-    assert re.findall(r"new_state=(\w+)", text)[-1] == "failed", "a deterministic error must not be retried"
+    assert last_state(text) == "failed", "a deterministic error must not be retried"
     task_alone(DAG_ID, "reconcile_counts")
 
 
@@ -275,7 +275,7 @@ def test_deterministic_errors_fail_on_the_first_try(task_id, date, message):
     error goes straight to failed (a transient one would go to up_for_retry)."""
     ok, text = run_task(DAG_ID, task_id, date, LOGS / f"task-{task_id}-bad-input.log")
     assert not ok and message in text
-    assert re.findall(r"new_state=(\w+)", text)[-1] == "failed"
+    assert last_state(text) == "failed"
     assert "AirflowFailException" in text and "(a deterministic error: not retried)" in text
 
 
@@ -291,7 +291,7 @@ def test_bad_simulator_input_fails_at_once_and_publishes_nothing(tmp_path, case)
     log_path = LOGS / f"task-simulate-{case.replace(' ', '-')}.log"
     ok, text = run_task(DAG_ID, "simulate_sensors", NEVER_CAPTURED, log_path, params)
     assert not ok and message in text and "(a deterministic error: not retried)" in text
-    assert re.findall(r"new_state=(\w+)", text)[-1] == "failed"
+    assert last_state(text) == "failed"
     assert "simulator: " not in text  # neither progress nor the final count: nothing was published
 
 
@@ -394,7 +394,7 @@ def test_mongo_down_gives_a_readable_failure_and_the_retry_succeeds(sample_run):
         ok, text = run_task(DAG_ID, "store_metrics", LOGICAL_DATE, LOGS / "task-store-metrics-mongo-down.log")
         assert not ok
         assert "MongoDB behind connection 'mongo_default'" in text and "make status" in text
-        assert re.findall(r"new_state=(\w+)", text)[-1] == "up_for_retry"
+        assert last_state(text) == "up_for_retry"
     finally:
         ferretdb.SERVICE.start()
     task_alone(DAG_ID, "store_metrics")
