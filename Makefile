@@ -2,7 +2,7 @@
 #   make demo   set up everything, start the local services, run the pipeline on the bundled sample
 #   make test   set up everything, start the local services, run all tests, stop the services
 #   make ui     set up everything, start the local services and the Airflow UI (prints URL and login)
-.PHONY: install up down status logs reset demo test unit lock ui bench faults load
+.PHONY: install up down status logs reset demo test unit lint lock ui bench faults load
 
 SERVICES = scripts/with-env python scripts/services.py
 
@@ -46,6 +46,10 @@ faults: install up
 # Sustained load: 10 minutes of publishing while no DAG runs, then one DAG run (`make test` runs 20 s of it).
 load: install up
 	GAIT_LOAD_SECONDS=600 GAIT_LOAD_CAPTURE_BOUND=1000000 scripts/with-env python -m pytest tests/load -ra
+
+# ruff (lint everywhere; format check of the domain and orchestration packages) and mypy (`make test` runs it first).
+lint:
+	scripts/lint.sh
 
 # Fast tests that need no services (contract, windowing, training, DAG integrity, compose file).
 unit:

@@ -27,6 +27,7 @@ no_leftovers() {  # `down` must leave no live service (or Airflow UI started by 
 stop_services() { phase down scripts/with-env python scripts/services.py down; phase leftovers no_leftovers; }
 
 phase install scripts/setup.sh || { report; exit 1; }
+phase lint scripts/lint.sh || { report; exit 1; }
 # Tests that need no service first: a broken build fails in the first minutes, before any service starts.
 mkdir -p test-artifacts
 phase fast scripts/with-env python -m pytest tests/unit tests/dags -ra --durations=10 \
