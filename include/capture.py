@@ -5,6 +5,7 @@ HDFS (the broker holds at most its in-flight window unacknowledged). At the end 
 with whatever earlier attempts of the batch landed, become one file per recording (temporary path, then
 rename), the dead letters and the `_SUCCESS` manifest. A retry after a crash loses and doubles nothing.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,33 +16,18 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Protocol
+from datetime import UTC, datetime
 
-from include import names
 from include.contract import Rejection, canonical_lines, validate
-from include.errors import MissingInput
+from include.filestore import TMP_PREFIX, FileStore, read_lines, require_record, write_atomically, write_record
+from include.layout import BatchLayout
+from include.records import CaptureManifest
 
 log = logging.getLogger(__name__)
 
-SUCCESS = "_SUCCESS"
-PARTS = "_parts"
 # Messages landed and acknowledged together; the broker's in-flight window (max_inflight_messages) must be >= this.
 CHUNK_MESSAGES = 5_000
-TMP_PREFIX = "_tmp."
 LANDING_THREADS = 4
-
-
-class FileStore(Protocol):
-    """The part of the `hdfs` package's Client used here (WebHDFSHook.get_conn() returns one)."""
-
-    def write(self, hdfs_path: str, data: bytes, overwrite: bool = ...) -> None: ...
-    def read(self, hdfs_path: str): ...
-    def rename(self, hdfs_src_path: str, hdfs_dst_path: str) -> None: ...
-    def delete(self, hdfs_path: str, recursive: bool = ...) -> bool: ...
-    def list(self, hdfs_path: str) -> list[str]: ...
-    def status(self, hdfs_path: str, strict: bool = ...) -> dict | None: ...
-    def makedirs(self, hdfs_path: str) -> None: ...
 
 
 @dataclass
@@ -118,8 +104,9 @@ class Collector:
         return taken
 
 
-def wait_for_chunk(client, collector: Collector, *, chunk_messages: int, quiet_seconds: float,
-                   idle_seconds: float, deadline: float) -> str:
+def wait_for_chunk(
+    client, collector: Collector, *, chunk_messages: int, quiet_seconds: float, idle_seconds: float, deadline: float
+) -> str:
     """Run the network loop until a chunk is ready ("chunk") or the capture should end ("idle",
     "max messages", "max duration"). A short quiet spell also closes a chunk: the broker sends at most its
     in-flight window before it waits for acknowledgements."""
@@ -145,8 +132,10 @@ def _loop(client) -> None:
     redelivered to the retry), instead of waiting for a timeout."""
     rc = client.loop(timeout=0.05)
     if rc != 0:
-        raise ConnectionError(f"lost the MQTT connection during the capture ({rc!r}); another client with the "
-                              "same client id, or the broker restarting? The retry resumes the durable session")
+        raise ConnectionError(
+            f"lost the MQTT connection during the capture ({rc!r}); another client with the "
+            "same client id, or the broker restarting? The retry resumes the durable session"
+        )
 
 
 def acknowledge(client, messages: list[Message]) -> None:
@@ -158,13 +147,10 @@ def acknowledge(client, messages: list[Message]) -> None:
     while client.want_write() and time.monotonic() < deadline:
         _loop(client)
     if client.want_write():
-        raise TimeoutError(f"could not send {len(messages)} acknowledgements to the MQTT broker in time; "
-                           "the retry gets them redelivered and lands them once")
-
-
-def read_lines(store: FileStore, path: str) -> list[str]:
-    with store.read(path) as reader:
-        return [line for line in reader.read().decode("utf-8").splitlines() if line]
+        raise TimeoutError(
+            f"could not send {len(messages)} acknowledgements to the MQTT broker in time; "
+            "the retry gets them redelivered and lands them once"
+        )
 
 
 def _complete_lines(store: FileStore, path: str) -> list[str]:
@@ -178,49 +164,31 @@ def _complete_lines(store: FileStore, path: str) -> list[str]:
     return lines
 
 
-def write_atomically(store: FileStore, directory: str, name: str, data: bytes) -> None:
-    """Write to a temporary name, then replace the final file by renaming."""
-    tmp, final = f"{directory}/{TMP_PREFIX}{name}", f"{directory}/{name}"
-    store.write(tmp, data=data, overwrite=True)
-    store.delete(final)
-    store.rename(tmp, final)
-
-
-def dead_letter_dir(batch_id: str) -> str:
-    return f"{names.HDFS_DEAD_LETTER_DIR}/batch={batch_id}"
-
-
-def parts_dir(batch_id: str) -> str:
-    """Chunks landed (and then acknowledged) during a capture, folded into the final files at its end."""
-    return f"{names.raw_batch_dir(batch_id)}/{PARTS}"
-
-
 def _files(store: FileStore, directory: str) -> list[str]:
     return store.list(directory) if store.status(directory, strict=False) else []
 
 
-def load_existing(store: FileStore, batch_id: str, batch: Batch) -> None:
+def load_existing(store: FileStore, layout: BatchLayout, batch: Batch) -> None:
     """Merge everything earlier attempts of this batch landed: final files, complete leftover temporary
     files, and chunk parts (already acknowledged, so they must never be lost)."""
-    raw_dir, dead_dir, part_dir = names.raw_batch_dir(batch_id), dead_letter_dir(batch_id), parts_dir(batch_id)
-    for name in _files(store, raw_dir):
+    for name in _files(store, layout.raw_dir):
         if name.endswith(".jsonl"):
-            path = f"{raw_dir}/{name}"
+            path = f"{layout.raw_dir}/{name}"
             batch.merge_lines(_complete_lines(store, path) if name.startswith(TMP_PREFIX) else read_lines(store, path))
-    for name in _files(store, dead_dir):
+    for name in _files(store, layout.dead_letter_dir):
         if name.endswith(".jsonl"):
-            batch.merge_dead_letters(_complete_lines(store, f"{dead_dir}/{name}"))
-    for name in _files(store, part_dir):
+            batch.merge_dead_letters(_complete_lines(store, f"{layout.dead_letter_dir}/{name}"))
+    for name in _files(store, layout.parts_dir):
         if name.startswith(TMP_PREFIX):
             continue  # cut off before its rename, so never acknowledged: the broker redelivers it
-        lines = read_lines(store, f"{part_dir}/{name}")
+        lines = read_lines(store, f"{layout.parts_dir}/{name}")
         if name.endswith(".readings.jsonl"):
             batch.merge_lines(lines)
         elif name.endswith(".dead.jsonl"):
             batch.merge_dead_letters(lines)
 
 
-def land_chunk(store: FileStore, batch_id: str, batch: Batch, messages: list[Message], name: str) -> None:
+def land_chunk(store: FileStore, layout: BatchLayout, batch: Batch, messages: list[Message], name: str) -> None:
     """Validate a chunk into the batch and land what it added as part files (before acknowledging it)."""
     readings: list[str] = []
     dead: list[dict] = []
@@ -228,98 +196,124 @@ def land_chunk(store: FileStore, batch_id: str, batch: Batch, messages: list[Mes
         added, rejected = batch.add(message)
         readings.extend(added)
         dead.extend(rejected)
-    directory = parts_dir(batch_id)
     if readings:
-        write_atomically(store, directory, f"{name}.readings.jsonl", ("\n".join(readings) + "\n").encode())
+        write_atomically(store, f"{layout.parts_dir}/{name}.readings.jsonl", ("\n".join(readings) + "\n").encode())
     if dead:
-        write_atomically(store, directory, f"{name}.dead.jsonl",
-                         "".join(json.dumps(r) + "\n" for r in dead).encode())
+        write_atomically(
+            store, f"{layout.parts_dir}/{name}.dead.jsonl", "".join(json.dumps(r) + "\n" for r in dead).encode()
+        )
 
 
-def capture_batch(client, collector: Collector, store: FileStore, batch_id: str, *, idle_seconds: float,
-                  max_seconds: float, chunk_messages: int = CHUNK_MESSAGES, quiet_seconds: float = 0.5,
-                  progress_every: float = 5.0) -> dict:
+def capture_batch(
+    client,
+    collector: Collector,
+    store: FileStore,
+    batch_id: str,
+    *,
+    idle_seconds: float,
+    max_seconds: float,
+    chunk_messages: int = CHUNK_MESSAGES,
+    quiet_seconds: float = 0.5,
+    progress_every: float = 5.0,
+) -> CaptureManifest:
     """Drain the durable session chunk by chunk (land a part, then acknowledge it) until idle, max duration
     or max messages; then write one file per recording, the dead letters and `_SUCCESS`, and drop the parts."""
     began = next_report = time.monotonic()
-    batch = Batch()
-    load_existing(store, batch_id, batch)
+    layout, batch = BatchLayout(batch_id), Batch()
+    load_existing(store, layout, batch)
     before = (batch.reading_count, len(batch.dead_letters))
-    store.makedirs(parts_dir(batch_id))
+    store.makedirs(layout.parts_dir)
     attempt, chunks, received = uuid.uuid4().hex[:8], 0, 0
     while True:
-        stop = wait_for_chunk(client, collector, chunk_messages=chunk_messages, quiet_seconds=quiet_seconds,
-                              idle_seconds=idle_seconds, deadline=began + max_seconds)
+        stop = wait_for_chunk(
+            client,
+            collector,
+            chunk_messages=chunk_messages,
+            quiet_seconds=quiet_seconds,
+            idle_seconds=idle_seconds,
+            deadline=began + max_seconds,
+        )
         messages = collector.take()
         if messages:
-            land_chunk(store, batch_id, batch, messages, f"{attempt}-{chunks:06d}")
+            land_chunk(store, layout, batch, messages, f"{attempt}-{chunks:06d}")
             acknowledge(client, messages)
             chunks += 1
             received += len(messages)
         if time.monotonic() >= next_report:
             next_report = time.monotonic() + progress_every
-            log.info("capture: %d messages, %d readings so far (%.0f msg/s)", received, batch.reading_count,
-                     received / (time.monotonic() - began))
+            log.info(
+                "capture: %d messages, %d readings so far (%.0f msg/s)",
+                received,
+                batch.reading_count,
+                received / (time.monotonic() - began),
+            )
         if stop != "chunk":
             break
     drained = time.monotonic() - began
-    log.info("capture: drained %d messages in %d chunks in %.1fs (%.0f msg/s), stopped on %s",
-             received, chunks, drained, received / max(drained, 1e-9), stop)
-    manifest = land(store, batch_id, batch)
-    manifest.update(messages_received=received, chunks=chunks, stopped_on=stop,
-                    new_readings=batch.reading_count - before[0],
-                    new_dead_letters=len(batch.dead_letters) - before[1])
-    write_atomically(store, names.raw_batch_dir(batch_id), SUCCESS, json.dumps(manifest, indent=1).encode())
-    store.delete(parts_dir(batch_id), recursive=True)
-    log.info("capture: landed %d readings of %d recordings (%d new, %d duplicates dropped), %d dead letters "
-             "in %s in %.1fs", manifest["readings"], len(manifest["recordings"]), manifest["new_readings"],
-             batch.duplicates, manifest["dead_letters"], manifest["raw_dir"], time.monotonic() - began)
+    log.info(
+        "capture: drained %d messages in %d chunks in %.1fs (%.0f msg/s), stopped on %s",
+        received,
+        chunks,
+        drained,
+        received / max(drained, 1e-9),
+        stop,
+    )
+    land(store, layout, batch)
+    manifest = CaptureManifest(
+        batch_id=batch_id,
+        recordings={rid: len(rows) for rid, rows in sorted(batch.readings.items())},
+        seq_ranges={rid: (min(rows), max(rows)) for rid, rows in sorted(batch.readings.items())},
+        readings=batch.reading_count,
+        dead_letters=len(batch.dead_letters),
+        dead_letter_reasons=dict(Counter(r["reason"] for r in batch.dead_letters.values())),
+        duplicates_dropped=batch.duplicates,
+        raw_dir=layout.raw_dir,
+        dead_letter_dir=layout.dead_letter_dir,
+        landed_at=datetime.now(UTC).isoformat(),
+        messages_received=received,
+        chunks=chunks,
+        stopped_on=stop,
+        new_readings=batch.reading_count - before[0],
+        new_dead_letters=len(batch.dead_letters) - before[1],
+    )
+    write_record(store, layout.capture_manifest, manifest)
+    store.delete(layout.parts_dir, recursive=True)
+    log.info(
+        "capture: landed %d readings of %d recordings (%d new, %d duplicates dropped), %d dead letters in %s in %.1fs",
+        manifest.readings,
+        len(manifest.recordings),
+        manifest.new_readings,
+        batch.duplicates,
+        manifest.dead_letters,
+        manifest.raw_dir,
+        time.monotonic() - began,
+    )
     return manifest
 
 
-def land(store: FileStore, batch_id: str, batch: Batch) -> dict:
-    """Write one file per recording and the dead letters; returns the manifest's counts."""
-    raw_dir, dead_dir = names.raw_batch_dir(batch_id), dead_letter_dir(batch_id)
-    store.makedirs(raw_dir)
+def land(store: FileStore, layout: BatchLayout, batch: Batch) -> None:
+    """Write one file per recording and the dead letters."""
+    store.makedirs(layout.raw_dir)
 
     def write_recording(item: tuple[str, dict[int, str]]) -> None:
         recording_id, rows = item
         body = "\n".join(rows[seq] for seq in sorted(rows)) + "\n"
-        write_atomically(store, raw_dir, f"{recording_id}.jsonl", body.encode())
+        write_atomically(store, layout.recording_file(recording_id), body.encode())
 
     # A few files in flight at once: each HDFS write is mostly waiting for the NameNode and DataNode.
     with ThreadPoolExecutor(max_workers=LANDING_THREADS) as pool:
         list(pool.map(write_recording, sorted(batch.readings.items())))
     if batch.dead_letters:
-        store.makedirs(dead_dir)
+        store.makedirs(layout.dead_letter_dir)
         body = "".join(json.dumps(record) + "\n" for _, record in sorted(batch.dead_letters.items()))
-        write_atomically(store, dead_dir, "dead_letters.jsonl", body.encode())
-    return {
-        "batch_id": batch_id,
-        "recordings": {rid: len(rows) for rid, rows in sorted(batch.readings.items())},
-        "seq_ranges": {rid: [min(rows), max(rows)] for rid, rows in sorted(batch.readings.items())},
-        "readings": batch.reading_count,
-        "dead_letters": len(batch.dead_letters),
-        "dead_letter_reasons": dict(Counter(r["reason"] for r in batch.dead_letters.values())),
-        "duplicates_dropped": batch.duplicates,
-        "raw_dir": raw_dir,
-        "dead_letter_dir": dead_dir,
-        "landed_at": datetime.now(timezone.utc).isoformat(),
-    }
+        write_atomically(store, layout.dead_letter_file, body.encode())
 
 
-def write_manifest(store: FileStore, batch_id: str, name: str, document: dict) -> str:
-    """A batch's JSON manifest under manifests/batch=<id>/, written atomically; returns its path."""
-    directory = names.manifest_dir(batch_id)
-    store.makedirs(directory)
-    write_atomically(store, directory, name, json.dumps(document).encode())
-    return names.manifest_path(batch_id, name)
-
-
-def read_manifest(store: FileStore, batch_id: str) -> dict:
-    path = f"{names.raw_batch_dir(batch_id)}/{SUCCESS}"
-    if not store.status(path, strict=False):
-        raise MissingInput(f"batch {batch_id!r} has not been captured: no {path} in HDFS; "
-                                f"run the capture task for this date first")
-    with store.read(path) as reader:
-        return json.loads(reader.read())
+def read_manifest(store: FileStore, batch_id: str) -> CaptureManifest:
+    """The capture manifest of a batch; MissingInput when the batch has not been captured."""
+    return require_record(
+        store,
+        BatchLayout(batch_id).capture_manifest,
+        CaptureManifest,
+        "the batch has not been captured; run the capture task for this date first",
+    )

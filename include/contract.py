@@ -5,14 +5,15 @@
 
 `validate` never raises on bad input: it returns the readings or a Rejection with a reason code.
 """
+
 from __future__ import annotations
 
 import base64
 import json
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Annotated, Union
+from datetime import UTC, datetime
+from typing import Annotated
 
 import msgspec
 
@@ -26,9 +27,20 @@ MAX_SEQ = 2**63 - 1  # a Kafka/Spark/Cassandra bigint
 
 # Every reason a message can be dead-lettered for.
 REASONS = (
-    "payload_too_large", "bad_utf8", "not_json", "bad_topic", "empty_batch", "not_an_object",
-    "missing_field", "unexpected_field", "wrong_type", "wrong_length", "not_finite", "negative_seq",
-    "bad_recording_id", "recording_mismatch",
+    "payload_too_large",
+    "bad_utf8",
+    "not_json",
+    "bad_topic",
+    "empty_batch",
+    "not_an_object",
+    "missing_field",
+    "unexpected_field",
+    "wrong_type",
+    "wrong_length",
+    "not_finite",
+    "negative_seq",
+    "bad_recording_id",
+    "recording_mismatch",
 )
 
 
@@ -51,7 +63,7 @@ class Reading(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 _ENCODER = msgspec.json.Encoder()
 # Decodes (and type-checks) a well-formed message in C; anything it refuses goes to the checks below for a reason.
-_DECODER = msgspec.json.Decoder(Union[list[Reading], Reading])
+_DECODER = msgspec.json.Decoder(list[Reading] | Reading)
 
 
 @dataclass(frozen=True)
@@ -65,9 +77,14 @@ class Rejection:
             raw, encoding = payload.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
             raw, encoding = base64.b64encode(payload).decode("ascii"), "base64"
-        return {"topic": topic, "payload": raw, "payload_encoding": encoding, "reason": self.reason,
-                "detail": self.detail,
-                "received_at": datetime.fromtimestamp(received_at, timezone.utc).isoformat()}
+        return {
+            "topic": topic,
+            "payload": raw,
+            "payload_encoding": encoding,
+            "reason": self.reason,
+            "detail": self.detail,
+            "received_at": datetime.fromtimestamp(received_at, UTC).isoformat(),
+        }
 
 
 class _Invalid(Exception):
@@ -80,7 +97,7 @@ def recording_id_from_topic(topic: str) -> str | None:
     prefix = names.MQTT_TOPIC_PREFIX + "/"
     if not topic.startswith(prefix):
         return None
-    candidate = topic[len(prefix):]
+    candidate = topic[len(prefix) :]
     return candidate if RECORDING_ID.match(candidate) else None
 
 
@@ -165,13 +182,19 @@ def _reading(item: object, topic_id: str, index: int) -> Reading:
         raise _Invalid("wrong_type", f"{where}seq {seq} does not fit a 64-bit integer")
     left = _foot(item["left"], "left", where)
     right = _foot(item["right"], "right", where)
-    return Reading(recording_id, seq, _number(item["t"], "t", where), left, right,
-                   _number(item["left_total"], "left_total", where),
-                   _number(item["right_total"], "right_total", where))
+    return Reading(
+        recording_id,
+        seq,
+        _number(item["t"], "t", where),
+        left,
+        right,
+        _number(item["left_total"], "left_total", where),
+        _number(item["right_total"], "right_total", where),
+    )
 
 
 def _number(value: object, field: str, where: str) -> float:
-    if type(value) not in (int, float):  # bool is not a number here
+    if isinstance(value, bool) or not isinstance(value, int | float):  # bool is not a number here
         raise _Invalid("wrong_type", f"{where}{field} must be a number")
     try:
         finite = math.isfinite(value)

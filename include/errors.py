@@ -21,3 +21,7 @@ class IntegrityError(BadInput, ValueError):
 
 # Exit code of the Spark jobs on bad input (argparse's own usage-error code): their task fails without retrying.
 SPARK_BAD_INPUT_EXIT = 2
+
+
+class NothingToDo(Exception):
+    """A stage has nothing to do for this run, which is not a failure: its task is skipped with this reason."""

@@ -10,6 +10,7 @@ features that the Spark job computes in the same pass as the window means.
   toe share of the stance load, centre-of-pressure (anterior-posterior) mean and std over stance readings;
   both feet: load, peak and stance asymmetry, double- and no-support fractions, total-force std / max / min.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,10 +26,30 @@ EPS = 1e-9
 SENSOR_Y = np.array([-800, -400, -400, 0, 0, 400, 400, 800], dtype=np.float64) / 800.0
 HEEL, MIDFOOT, TOE = (0,), (3, 4), (6, 7)  # sensor indices (0-based) per foot
 
-PER_FOOT = ("stance", "load_mean", "load_std", "load_peak", "load_cv", "strikes", "loading_rate", "heel_share",
-            "midfoot_share", "toe_share", "cop_y_mean", "cop_y_std")
-BOTH_FEET = ("asym_load", "asym_peak", "asym_stance", "double_support", "no_support", "total_std", "total_max",
-             "total_min")
+PER_FOOT = (
+    "stance",
+    "load_mean",
+    "load_std",
+    "load_peak",
+    "load_cv",
+    "strikes",
+    "loading_rate",
+    "heel_share",
+    "midfoot_share",
+    "toe_share",
+    "cop_y_mean",
+    "cop_y_std",
+)
+BOTH_FEET = (
+    "asym_load",
+    "asym_peak",
+    "asym_stance",
+    "double_support",
+    "no_support",
+    "total_std",
+    "total_max",
+    "total_min",
+)
 GAIT_FEATURES = tuple(f"{name}_{side}" for side in ("l", "r") for name in PER_FOOT) + BOTH_FEET
 
 
@@ -59,41 +80,45 @@ def gait_features(values: np.ndarray, window_size: int) -> dict[str, np.ndarray]
     on = {}
     for side, first, total in (("l", 0, 16), ("r", 8, 17)):
         force = windows[:, :, total]
-        sensors = windows[:, :, first:first + 8]
+        sensors = windows[:, :, first : first + 8]
         on[side] = stance = force > threshold
         mean, std = force.mean(1), force.std(1, ddof=1)
-        previous = np.r_[np.inf, values[:n - 1, total]].reshape(-1, window_size) if n else force
+        previous = np.r_[np.inf, values[: n - 1, total]].reshape(-1, window_size) if n else force
         increment = np.diff(np.r_[values[:1, total], values[:n, total]]).reshape(-1, window_size) if n else force
         stance_load = np.where(stance, force, 0).sum(1) + EPS
         cop = (sensors * SENSOR_Y).sum(2) / np.maximum(force, EPS)
         count = stance.sum(1)
         cop_mean = np.where(stance, cop, 0).sum(1) / np.maximum(count, 1)
         cop_var = np.where(stance, (cop - cop_mean[:, None]) ** 2, 0).sum(1) / np.maximum(count - 1, 1)
-        out.update({
-            f"stance_{side}": stance.mean(1),
-            f"load_mean_{side}": mean / body_load,
-            f"load_std_{side}": std / body_load,
-            f"load_peak_{side}": force.max(1) / body_load,
-            f"load_cv_{side}": std / (mean + EPS),
-            f"strikes_{side}": (stance & (previous <= threshold)).sum(1) * (100.0 / window_size),
-            f"loading_rate_{side}": np.maximum(increment, 0).mean(1) / body_load,
-            f"heel_share_{side}": _share(sensors, stance, HEEL) / stance_load,
-            f"midfoot_share_{side}": _share(sensors, stance, MIDFOOT) / stance_load,
-            f"toe_share_{side}": _share(sensors, stance, TOE) / stance_load,
-            f"cop_y_mean_{side}": cop_mean,
-            f"cop_y_std_{side}": np.sqrt(cop_var),
-        })
+        out.update(
+            {
+                f"stance_{side}": stance.mean(1),
+                f"load_mean_{side}": mean / body_load,
+                f"load_std_{side}": std / body_load,
+                f"load_peak_{side}": force.max(1) / body_load,
+                f"load_cv_{side}": std / (mean + EPS),
+                f"strikes_{side}": (stance & (previous <= threshold)).sum(1) * (100.0 / window_size),
+                f"loading_rate_{side}": np.maximum(increment, 0).mean(1) / body_load,
+                f"heel_share_{side}": _share(sensors, stance, HEEL) / stance_load,
+                f"midfoot_share_{side}": _share(sensors, stance, MIDFOOT) / stance_load,
+                f"toe_share_{side}": _share(sensors, stance, TOE) / stance_load,
+                f"cop_y_mean_{side}": cop_mean,
+                f"cop_y_std_{side}": np.sqrt(cop_var),
+            }
+        )
     total = windows[:, :, 16] + windows[:, :, 17]
-    out.update({
-        "asym_load": _asymmetry(out["load_mean_l"], out["load_mean_r"]),
-        "asym_peak": _asymmetry(out["load_peak_l"], out["load_peak_r"]),
-        "asym_stance": np.abs(out["stance_l"] - out["stance_r"]),
-        "double_support": (on["l"] & on["r"]).mean(1),
-        "no_support": (~on["l"] & ~on["r"]).mean(1),
-        "total_std": total.std(1, ddof=1) / body_load,
-        "total_max": total.max(1) / body_load,
-        "total_min": total.min(1) / body_load,
-    })
+    out.update(
+        {
+            "asym_load": _asymmetry(out["load_mean_l"], out["load_mean_r"]),
+            "asym_peak": _asymmetry(out["load_peak_l"], out["load_peak_r"]),
+            "asym_stance": np.abs(out["stance_l"] - out["stance_r"]),
+            "double_support": (on["l"] & on["r"]).mean(1),
+            "no_support": (~on["l"] & ~on["r"]).mean(1),
+            "total_std": total.std(1, ddof=1) / body_load,
+            "total_max": total.max(1) / body_load,
+            "total_min": total.min(1) / body_load,
+        }
+    )
     return out
 
 
@@ -109,8 +134,17 @@ def recording_feature_windows(recording_id: str, rows: np.ndarray, window_size: 
     """window_features rows (without batch id) from a gaitpdb recording array (n, 19): the Spark job's reference."""
     rid = parse_recording_id(recording_id)
     features = gait_features(rows[:, 1:], window_size)
-    return [{"recording_id": recording_id, "window_index": int(index), "window_size": window_size,
-             "subject_id": rid.subject_id, "label": rid.label, "body_load": float(features["body_load"]),
-             "t_start": float(rows[index * window_size, 0]), "t_end": float(rows[(index + 1) * window_size - 1, 0]),
-             **{name: float(features[name][i]) for name in GAIT_FEATURES}}
-            for i, index in enumerate(features["window_index"])]
+    return [
+        {
+            "recording_id": recording_id,
+            "window_index": int(index),
+            "window_size": window_size,
+            "subject_id": rid.subject_id,
+            "label": rid.label,
+            "body_load": float(features["body_load"]),
+            "t_start": float(rows[index * window_size, 0]),
+            "t_end": float(rows[(index + 1) * window_size - 1, 0]),
+            **{name: float(features[name][i]) for name in GAIT_FEATURES},
+        }
+        for i, index in enumerate(features["window_index"])
+    ]

@@ -1,4 +1,5 @@
 """PhysioNet gaitpdb 1.0.0: recording names, file reading, the bundled sample and the full download."""
+
 from __future__ import annotations
 
 import hashlib
@@ -6,9 +7,9 @@ import re
 import tarfile
 import urllib.request
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -77,8 +78,7 @@ def _raise_first_bad_line(path: Path, lines: list[bytes]) -> None:
             continue
         fields = raw.strip(b" \r\n").split(b"\t")
         if len(fields) != N_COLUMNS:
-            raise DatasetError(f"{path}:{line_no}: expected {N_COLUMNS} tab-separated columns, "
-                               f"found {len(fields)}")
+            raise DatasetError(f"{path}:{line_no}: expected {N_COLUMNS} tab-separated columns, found {len(fields)}")
         try:
             if any(b"_" in f for f in fields):  # float() accepts 1_0, the recording format does not
                 raise ValueError

@@ -1,4 +1,5 @@
 """paho-mqtt 2 client set-up shared by the Airflow hook and the services tool, and the durable capture session."""
+
 from __future__ import annotations
 
 import time
@@ -13,15 +14,31 @@ class MqttError(ConnectionError):
     """The broker refused or could not be reached; the message names host, port and what to check."""
 
 
-def connect(host: str, port: int, *, client_id: str = "", clean_session: bool = True, manual_ack: bool = False,
-            username: str | None = None, password: str | None = None, tls_ca: str | None = None,
-            keepalive: int = 60, timeout: float = 60.0, on_message=None) -> mqtt.Client:
+def connect(
+    host: str,
+    port: int,
+    *,
+    client_id: str = "",
+    clean_session: bool = True,
+    manual_ack: bool = False,
+    username: str | None = None,
+    password: str | None = None,
+    tls_ca: str | None = None,
+    keepalive: int = 60,
+    timeout: float = 60.0,
+    on_message=None,
+) -> mqtt.Client:
     """A connected MQTT 3.1.1 client whose CONNECT was accepted (network loop not started).
 
     A resumed durable session starts delivering queued messages right after CONNACK, so a receiving client
     must pass `on_message` here: set later, the first deliveries would be dropped unacknowledged."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_session,
-                         protocol=mqtt.MQTTv311, manual_ack=manual_ack)
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        clean_session=clean_session,
+        protocol=mqtt.MQTTv311,
+        manual_ack=manual_ack,
+    )
     if username:
         client.username_pw_set(username, password)
     if tls_ca:
@@ -32,8 +49,10 @@ def connect(host: str, port: int, *, client_id: str = "", clean_session: bool = 
     try:
         client.connect(host, port, keepalive=keepalive)
     except OSError as exc:
-        raise MqttError(f"MQTT broker {host}:{port} unreachable: {exc}; check it with "
-                        f"`make status` and `scripts/services.py logs mosquitto`") from exc
+        raise MqttError(
+            f"MQTT broker {host}:{port} unreachable: {exc}; check it with "
+            f"`make status` and `scripts/services.py logs mosquitto`"
+        ) from exc
     result: dict[str, Any] = {}
 
     def on_connect(_client, _userdata, _flags, reason_code, _properties) -> None:
@@ -48,8 +67,9 @@ def connect(host: str, port: int, *, client_id: str = "", clean_session: bool = 
         client.disconnect()
         raise MqttError(f"MQTT broker {host}:{port} did not answer CONNECT within {timeout:.0f}s")
     if result["rc"].is_failure:
-        raise MqttError(f"MQTT broker {host}:{port} refused the connection: {result['rc']} "
-                        f"(check the connection's login/password)")
+        raise MqttError(
+            f"MQTT broker {host}:{port} refused the connection: {result['rc']} (check the connection's login/password)"
+        )
     return client
 
 

@@ -4,6 +4,7 @@
 MQTT_CONN_ID = "mqtt_default"
 KAFKA_CONN_ID = "kafka_default"
 WEBHDFS_CONN_ID = "webhdfs_default"
+HDFS_CONN_ID = "hdfs_default"  # the NameNode's RPC address: the Spark job's Hadoop filesystem
 SPARK_CONN_ID = "spark_default"
 CASSANDRA_CONN_ID = "cassandra_default"
 MONGO_CONN_ID = "mongo_default"
@@ -40,21 +41,3 @@ CHAMPION_ID = "parkinson_knn"
 
 def mqtt_topic(recording_id: str) -> str:
     return f"{MQTT_TOPIC_PREFIX}/{recording_id}"
-
-
-def raw_batch_dir(batch_id: str) -> str:
-    return f"{HDFS_RAW_DIR}/batch={batch_id}"
-
-
-KAFKA_OFFSETS_MANIFEST = "kafka_offsets.json"  # written by the replay, read by the Spark job
-WINDOW_SUMMARY_MANIFEST = "window_means_summary.json"  # written by the Spark job
-SIMULATED_MANIFEST = "simulated.json"  # written by the simulator task
-RECONCILIATION_MANIFEST = "reconciliation.json"  # counts at every hop, written by reconcile_counts
-
-
-def manifest_dir(batch_id: str) -> str:
-    return f"{HDFS_MANIFEST_DIR}/batch={batch_id}"
-
-
-def manifest_path(batch_id: str, name: str) -> str:
-    return f"{manifest_dir(batch_id)}/{name}"

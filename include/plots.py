@@ -2,6 +2,7 @@
 
 Every figure is FIGSIZE at DPI, so the PNG is WIDTH x HEIGHT pixels.
 """
+
 from __future__ import annotations
 
 import io
@@ -39,8 +40,15 @@ def confusion_matrix_png(matrix: dict, title: str) -> bytes:
     figure, axes = plt.subplots(figsize=FIGSIZE)
     axes.imshow(cells, cmap="Blues")
     for (row, col), value in np.ndenumerate(cells):
-        axes.text(col, row, f"{value:,}", ha="center", va="center",
-                  color="white" if value > cells.max() / 2 else "black", fontsize=14)
+        axes.text(
+            col,
+            row,
+            f"{value:,}",
+            ha="center",
+            va="center",
+            color="white" if value > cells.max() / 2 else "black",
+            fontsize=14,
+        )
     axes.set_xticks([0, 1], ["control", "parkinson"])
     axes.set_yticks([0, 1], ["control", "parkinson"])
     axes.set_xlabel("predicted")
@@ -73,14 +81,23 @@ def metrics_history_png(history: list[dict], title: str) -> bytes:
     """history = [{"run_id", "honest", "leaky", "champion": bool}] oldest first (honest/leaky may be None)."""
     figure, axes = plt.subplots(figsize=FIGSIZE)
     x = np.arange(len(history))
-    for key, label, style in (("honest", "subject-grouped CV, subject ROC AUC (honest)", "o-"),
-                              ("leaky", "random window split ROC AUC (leaky)", "s--")):
+    for key, label, style in (
+        ("honest", "subject-grouped CV, subject ROC AUC (honest)", "o-"),
+        ("leaky", "random window split ROC AUC (leaky)", "s--"),
+    ):
         values = [np.nan if run.get(key) is None else run[key] for run in history]
         axes.plot(x, values, style, label=label)
     champions = [i for i, run in enumerate(history) if run.get("champion")]
     if champions:
-        axes.plot(champions, [history[i]["honest"] for i in champions], "*", markersize=16, color="gold",
-                  markeredgecolor="black", label="champion when its gate decided")
+        axes.plot(
+            champions,
+            [history[i]["honest"] for i in champions],
+            "*",
+            markersize=16,
+            color="gold",
+            markeredgecolor="black",
+            label="champion when its gate decided",
+        )
     axes.axhline(0.5, color="grey", linestyle=":", label="chance")
     axes.set_ylim(0, 1.05)
     axes.set_xticks(x, [run["run_id"].split("__")[-1] for run in history], rotation=30, ha="right", fontsize=7)

@@ -1,5 +1,6 @@
 """The champion gate: a model replaces the champion only if it beats it on the same honest metric, on the same
 evaluation data. Pure decision logic; the Airflow task records both figures and the decision in MongoDB."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -23,27 +24,40 @@ class GateDecision:
         return asdict(self)
 
 
-def decide(metric: str, candidate_run_id: str, candidate_score: float | None, champion_run_id: str | None,
-           champion_score: float | None, champion_unavailable: str = "") -> GateDecision:
+def decide(
+    metric: str,
+    candidate_run_id: str,
+    candidate_score: float | None,
+    champion_run_id: str | None,
+    champion_score: float | None,
+    champion_unavailable: str = "",
+) -> GateDecision:
     """Strictly better wins; a tie, an undefined score or a champion that cannot be evaluated on the same data
     keeps the champion; no champion -> the candidate is first."""
-    common = dict(metric=metric, candidate_run_id=candidate_run_id, candidate_score=candidate_score,
-                  champion_run_id=champion_run_id, champion_score=champion_score)
+
+    def verdict(decision: str, promote: bool, reason: str) -> GateDecision:
+        return GateDecision(
+            decision, promote, metric, candidate_run_id, candidate_score, champion_run_id, champion_score, reason
+        )
+
     if champion_run_id is None:
-        return GateDecision(FIRST, True, reason="no champion yet: the first model becomes champion", **common)
+        return verdict(FIRST, True, "no champion yet: the first model becomes champion")
     if champion_run_id == candidate_run_id:
-        return GateDecision(ALREADY, False, reason="this run is already the champion (re-run)", **common)
+        return verdict(ALREADY, False, "this run is already the champion (re-run)")
     if candidate_score is None:
-        return GateDecision(KEPT, False, reason=f"candidate {metric} is undefined (one class only)", **common)
+        return verdict(KEPT, False, f"candidate {metric} is undefined (one class only)")
     if champion_score is None:
         why = champion_unavailable or f"the champion's {metric} on this data is undefined"
-        return GateDecision(KEPT, False, reason=f"no comparison on the same data ({why}); the champion stays",
-                            **common)
+        return verdict(KEPT, False, f"no comparison on the same data ({why}); the champion stays")
     if candidate_score > champion_score:
-        return GateDecision(PROMOTED, True, reason=f"candidate {metric} {candidate_score:.4f} > champion "
-                                                   f"{_fmt(champion_score)} on the same data", **common)
-    return GateDecision(KEPT, False, reason=f"candidate {metric} {candidate_score:.4f} <= champion "
-                                            f"{_fmt(champion_score)} on the same data", **common)
+        return verdict(
+            PROMOTED,
+            True,
+            f"candidate {metric} {candidate_score:.4f} > champion {_fmt(champion_score)} on the same data",
+        )
+    return verdict(
+        KEPT, False, f"candidate {metric} {candidate_score:.4f} <= champion {_fmt(champion_score)} on the same data"
+    )
 
 
 def _fmt(value: float | None) -> str:

@@ -1,11 +1,15 @@
 """Replay a landed batch HDFS -> Kafka, keyed by recording id, and record the produced offset range."""
+
 from __future__ import annotations
 
 import logging
 import time
 
 from include import names
-from include.capture import FileStore, read_manifest, write_manifest
+from include.capture import read_manifest
+from include.filestore import FileStore, read_bytes, write_record
+from include.layout import BatchLayout
+from include.records import KafkaOffsets
 
 log = logging.getLogger(__name__)
 
@@ -19,10 +23,6 @@ PRODUCER_SETTINGS = {
     "compression.type": "lz4",
     "queue.buffering.max.messages": 500_000,
 }
-
-
-def offsets_manifest_path(batch_id: str) -> str:
-    return names.manifest_path(batch_id, names.KAFKA_OFFSETS_MANIFEST)
 
 
 class DeliveryTracker:
@@ -50,17 +50,17 @@ class DeliveryTracker:
         return {p: [self.first[p], self.last[p]] for p in sorted(self.first)}
 
 
-def replay(store: FileStore, producer, batch_id: str, topic: str = names.KAFKA_TOPIC,
-           progress_every: float = 5.0) -> dict:
+def replay(
+    store: FileStore, producer, batch_id: str, topic: str = names.KAFKA_TOPIC, progress_every: float = 5.0
+) -> KafkaOffsets:
     """Produce every landed reading of the batch; returns (and writes to HDFS) the offsets manifest."""
     manifest = read_manifest(store, batch_id)
     tracker = DeliveryTracker()
     began = next_report = time.monotonic()
     produced = 0
-    for recording_id in manifest["recordings"]:
+    for recording_id in manifest.recordings:
         key = recording_id.encode()
-        with store.read(f"{manifest['raw_dir']}/{recording_id}.jsonl") as reader:
-            lines = reader.read().split(b"\n")
+        lines = read_bytes(store, BatchLayout(batch_id).recording_file(recording_id)).split(b"\n")
         for line in lines:
             if not line:
                 continue
@@ -79,25 +79,38 @@ def replay(store: FileStore, producer, batch_id: str, topic: str = names.KAFKA_T
                 producer.poll(0)
                 if time.monotonic() >= next_report:
                     next_report = time.monotonic() + progress_every
-                    log.info("replay: %d/%d produced (%.0f msg/s)", produced, manifest["readings"],
-                             produced / (time.monotonic() - began))
+                    log.info(
+                        "replay: %d/%d produced (%.0f msg/s)",
+                        produced,
+                        manifest.readings,
+                        produced / (time.monotonic() - began),
+                    )
     remaining = producer.flush(120)
     if remaining or tracker.errors or tracker.delivered != produced:
-        raise RuntimeError(f"replay of batch {batch_id} to Kafka topic {topic!r} incomplete: "
-                           f"{tracker.delivered}/{produced} delivered, {remaining} still queued, "
-                           f"errors: {tracker.errors}; check Kafka with `make status`")
+        raise RuntimeError(
+            f"replay of batch {batch_id} to Kafka topic {topic!r} incomplete: "
+            f"{tracker.delivered}/{produced} delivered, {remaining} still queued, "
+            f"errors: {tracker.errors}; check Kafka with `make status`"
+        )
     elapsed = time.monotonic() - began
-    offsets = {
-        "batch_id": batch_id,
-        "topic": topic,
-        # half-open [start, end) per partition: exactly what Spark's startingOffsets/endingOffsets take
-        "partitions": {str(p): [lo, hi + 1] for p, (lo, hi) in sorted(tracker.ranges.items())},
-        "messages": produced,
-        "recordings": sorted(manifest["recordings"]),
-        "produced_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    path = write_manifest(store, batch_id, names.KAFKA_OFFSETS_MANIFEST, offsets)
-    log.info("replay: %d messages of %d recordings to %s in %.1fs (%.0f msg/s); offsets %s -> %s",
-             produced, len(manifest["recordings"]), topic, elapsed, produced / max(elapsed, 1e-9),
-             offsets["partitions"], path)
+    # half-open [start, end) per partition: exactly what Spark's startingOffsets/endingOffsets take
+    offsets = KafkaOffsets(
+        batch_id=batch_id,
+        topic=topic,
+        partitions={p: (lo, hi + 1) for p, (lo, hi) in sorted(tracker.ranges.items())},
+        messages=produced,
+        recordings=sorted(manifest.recordings),
+        produced_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+    path = write_record(store, BatchLayout(batch_id).kafka_offsets, offsets)
+    log.info(
+        "replay: %d messages of %d recordings to %s in %.1fs (%.0f msg/s); offsets %s -> %s",
+        produced,
+        len(manifest.recordings),
+        topic,
+        elapsed,
+        produced / max(elapsed, 1e-9),
+        offsets.partitions,
+        path,
+    )
     return offsets

@@ -1,4 +1,5 @@
 """Sensor simulator: publish gaitpdb recordings to MQTT as the insoles would (QoS 1, one topic each)."""
+
 from __future__ import annotations
 
 import logging
@@ -14,8 +15,16 @@ from include.gaitpdb import iter_recordings
 log = logging.getLogger(__name__)
 
 
-def publish_recordings(client, folder: Path, *, recordings: list[str] | None = None, rate: float = 0.0,
-                       batch_size: int = 1, max_rows: int = 0, progress_every: float = 5.0) -> dict:
+def publish_recordings(
+    client,
+    folder: Path,
+    *,
+    recordings: list[str] | None = None,
+    rate: float = 0.0,
+    batch_size: int = 1,
+    max_rows: int = 0,
+    progress_every: float = 5.0,
+) -> dict:
     """Publish every row of the chosen recordings; `rate` readings/s (0 = as fast as the broker takes),
     `batch_size` readings per message (1 = one JSON object), `max_rows` per recording (0 = all).
     The client must be connected; returns counts once the broker acknowledged every message."""
@@ -34,8 +43,10 @@ def publish_recordings(client, folder: Path, *, recordings: list[str] | None = N
                 rows = rows[:max_rows]
             topic = names.mqtt_topic(recording_id)
             for start in range(0, len(rows), batch_size):
-                chunk = [reading_from_row(recording_id, seq, rows[seq])
-                         for seq in range(start, min(start + batch_size, len(rows)))]
+                chunk = [
+                    reading_from_row(recording_id, seq, rows[seq])
+                    for seq in range(start, min(start + batch_size, len(rows)))
+                ]
                 last = _publish(client, topic, encode(chunk))
                 published += len(chunk)
                 messages += 1
@@ -45,8 +56,12 @@ def publish_recordings(client, folder: Path, *, recordings: list[str] | None = N
                         time.sleep(delay)
                 if time.monotonic() >= next_report:
                     next_report = time.monotonic() + progress_every
-                    log.info("simulator: %d readings in %d messages (%.0f readings/s)", published, messages,
-                             published / (time.monotonic() - began))
+                    log.info(
+                        "simulator: %d readings in %d messages (%.0f readings/s)",
+                        published,
+                        messages,
+                        published / (time.monotonic() - began),
+                    )
             per_recording[recording_id] = len(rows)
         if last is not None:
             last.wait_for_publish(timeout=300)
@@ -54,8 +69,14 @@ def publish_recordings(client, folder: Path, *, recordings: list[str] | None = N
     finally:
         client.loop_stop()
     elapsed = time.monotonic() - began
-    log.info("simulator: published %d readings of %d recordings in %d messages in %.1fs (%.0f readings/s)",
-             published, len(per_recording), messages, elapsed, published / max(elapsed, 1e-9))
+    log.info(
+        "simulator: published %d readings of %d recordings in %d messages in %.1fs (%.0f readings/s)",
+        published,
+        len(per_recording),
+        messages,
+        elapsed,
+        published / max(elapsed, 1e-9),
+    )
     return {"readings": published, "messages": messages, "recordings": per_recording, "seconds": round(elapsed, 2)}
 
 

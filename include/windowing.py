@@ -2,6 +2,7 @@
 
 window_index = seq // window_size; a window is complete when it holds window_size readings.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,8 +10,9 @@ import numpy as np
 from include.gaitpdb import CHANNELS, parse_recording_id
 
 
-def window_means(seq: np.ndarray, t: np.ndarray, values: np.ndarray, window_size: int,
-                 complete_only: bool = True) -> dict[str, np.ndarray]:
+def window_means(
+    seq: np.ndarray, t: np.ndarray, values: np.ndarray, window_size: int, complete_only: bool = True
+) -> dict[str, np.ndarray]:
     """Means of each channel per window of one recording.
 
     seq (n,), t (n,), values (n, 18) -> dict of arrays: window_index, n_rows, t_start, t_end, means (k, 18).
@@ -37,18 +39,26 @@ def window_means(seq: np.ndarray, t: np.ndarray, values: np.ndarray, window_size
     return result
 
 
-def recording_windows(recording_id: str, rows: np.ndarray, window_size: int,
-                      complete_only: bool = True) -> list[dict]:
+def recording_windows(recording_id: str, rows: np.ndarray, window_size: int, complete_only: bool = True) -> list[dict]:
     """Window rows as stored in Cassandra (without batch id) from a gaitpdb recording array (n, 19)."""
     rid = parse_recording_id(recording_id)
     seq = np.arange(len(rows))
     result = window_means(seq, rows[:, 0], rows[:, 1:], window_size, complete_only)
     out = []
     for i, index in enumerate(result["window_index"]):
-        row = {"recording_id": recording_id, "window_index": int(index), "window_size": window_size,
-               "subject_id": rid.subject_id, "study": rid.study, "subject_group": rid.group,
-               "walk": rid.walk, "label": rid.label, "n_rows": int(result["n_rows"][i]),
-               "t_start": float(result["t_start"][i]), "t_end": float(result["t_end"][i])}
+        row = {
+            "recording_id": recording_id,
+            "window_index": int(index),
+            "window_size": window_size,
+            "subject_id": rid.subject_id,
+            "study": rid.study,
+            "subject_group": rid.group,
+            "walk": rid.walk,
+            "label": rid.label,
+            "n_rows": int(result["n_rows"][i]),
+            "t_start": float(result["t_start"][i]),
+            "t_end": float(result["t_end"][i]),
+        }
         row.update({name: float(v) for name, v in zip(CHANNELS, result["means"][i])})
         out.append(row)
     return out

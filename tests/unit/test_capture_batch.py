@@ -45,7 +45,7 @@ def test_merge_with_landed_lines_keeps_first_copy():
 def test_batch_id_from_logical_date_or_run_id():
     from datetime import datetime, timedelta, timezone
 
-    from gait_airflow.stages import batch_id
+    from include.layout import batch_id
 
     date = datetime(2026, 3, 1, 2, 30, tzinfo=timezone(timedelta(hours=2)))
     assert batch_id(date, "ignored") == "20260301T003000"

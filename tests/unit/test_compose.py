@@ -474,7 +474,7 @@ def test_env_example_has_no_real_secrets(env_example):
 
 def test_shell_snippets_parse(config):
     """The CMD-SHELL healthchecks and inline commands are at least valid shell words."""
-    for name, service in config["services"].items():
+    for service in config["services"].values():
         test = (service.get("healthcheck") or {}).get("test") or []
         if test and test[0] == "CMD-SHELL":
             shlex.split(test[1].replace("$$", "$"))

@@ -32,3 +32,21 @@ def test_the_check_sees_an_airflow_import(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text("def f():\n    from airflow.sdk import task\n")
     assert "airflow.sdk" in imported_modules(probe)
+
+
+DOMAIN_CONSTANTS = {  # a text that defines a domain constant -> the one file allowed to hold it
+    "(?P<study>Ga|Ju|Si)": "include/gaitpdb.py",  # the recording-id pattern
+    '"left_total", "right_total"]': "include/gaitpdb.py",  # the channel names
+    '"midfoot_share"': "include/features.py",  # the gait feature names
+    "STANCE_FRACTION = ": "include/features.py",
+    "window_means_summary.json": "include/layout.py",  # the batch layout
+    "kafka_offsets.json": "include/layout.py",
+}
+
+
+@pytest.mark.parametrize("text", sorted(DOMAIN_CONSTANTS))
+def test_each_domain_constant_is_defined_in_one_file(text):
+    holders = sorted(str(path.relative_to(ROOT)) for folder in ("dags", "plugins", "include", "spark_jobs", "scripts",
+                                                                 "benchmarks")
+                     for path in (ROOT / folder).rglob("*.py") if text in path.read_text())
+    assert holders == [DOMAIN_CONSTANTS[text]]

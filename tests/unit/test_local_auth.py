@@ -43,7 +43,8 @@ def test_off_by_default_changes_nothing():
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout)
     assert seen["services"] == ["None", "None"]
-    assert seen["logins"] == {"AIRFLOW_CONN_MQTT_DEFAULT": [None, False], "AIRFLOW_CONN_CASSANDRA_DEFAULT": [None, False]}
+    assert seen["logins"] == {"AIRFLOW_CONN_MQTT_DEFAULT": [None, False],
+                              "AIRFLOW_CONN_CASSANDRA_DEFAULT": [None, False]}
     assert seen["spark_user"] is None
 
 

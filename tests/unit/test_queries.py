@@ -14,7 +14,7 @@ FOLDERS = ("dags", "plugins", "include", "spark_jobs")
 EXECUTES = {"execute", "execute_async"}  # statement = first argument
 CONCURRENT = {"execute_concurrent", "execute_concurrent_with_args"}  # statement = second argument
 MONGO_CALLS = {"find", "find_one", "find_one_and_update", "replace_one", "update_one", "update_many", "delete_one",
-               "delete_many", "count_documents", "aggregate", "MongoSensor"}
+               "delete_many", "count_documents", "aggregate"}
 MONGO_KEYWORDS = {"query", "filter", "filter_doc", "update", "update_doc", "pipeline"}
 
 
@@ -70,7 +70,8 @@ def check(source: str, where: str) -> tuple[list[str], int, int]:
                 if text_expression(statement, assigned):
                     problems.add(f"{at}: {name}() runs query text; prepare it and bind the values")
             if name in MONGO_CALLS:
-                filters = [*call.args[1:], *(k.value for k in call.keywords if k.arg in MONGO_KEYWORDS)]
+                # pymongo's Collection methods: filter (and update) are the positional arguments
+                filters = [*call.args, *(k.value for k in call.keywords if k.arg in MONGO_KEYWORDS)]
                 for value in filters:
                     if text_expression(value, assigned):
                         problems.add(f"{at}: {name}() gets a string filter; pass a dict")
@@ -106,9 +107,9 @@ def select(session, table, recordings):
     session.execute("SELECT * FROM t WHERE k = '{}'".format(recordings[0]))
     session.execute(SimpleStatement("SELECT 1"))
     execute_concurrent_with_args(session, "INSERT INTO t (k) VALUES (%s)", [(r,) for r in recordings])
-    hook.find("coll", '{"_id": "%s"}' % recordings[0])
-    hook.find("coll", {"$where": "this.a == 1"})
-    MongoSensor(task_id="x", collection="c", query="{}")
+    collection.find('{"_id": "%s"}' % recordings[0])
+    collection.find({"$where": "this.a == 1"})
+    collection.update_one('{"_id": 1}', {"$set": {"a": 1}})
 '''
     problems, _, _ = check(unprepared, "snippet")
     assert sorted(int(p.split(":")[1]) for p in problems) == list(range(5, 13)), problems
@@ -117,6 +118,6 @@ def select(session, table, recordings):
     statement = session.prepare(f"SELECT * FROM ks.{table} WHERE k = ?")
     session.execute(statement, (recordings[0],))
     session.execute(session.prepare("SELECT 1"))
-    hook.find("coll", {"_id": recordings[0]}, find_one=True)
+    collection.find_one({"_id": recordings[0]})
 '''
     assert check(prepared, "snippet") == ([], 2, 1)

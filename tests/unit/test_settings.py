@@ -16,8 +16,8 @@ def connections() -> dict[str, dict]:
 
 def test_every_connection_id_is_defined():
     defined = connections()
-    for conn_id in (names.MQTT_CONN_ID, names.KAFKA_CONN_ID, names.WEBHDFS_CONN_ID, names.SPARK_CONN_ID,
-                    names.CASSANDRA_CONN_ID, names.MONGO_CONN_ID):
+    for conn_id in (names.MQTT_CONN_ID, names.KAFKA_CONN_ID, names.WEBHDFS_CONN_ID, names.HDFS_CONN_ID,
+                    names.SPARK_CONN_ID, names.CASSANDRA_CONN_ID, names.MONGO_CONN_ID):
         assert conn_id in defined, conn_id
 
 
@@ -28,6 +28,7 @@ def test_connections_point_at_the_local_services():
     assert conns["mqtt_default"]["port"] == mosquitto.SERVICE.port
     assert conns["kafka_default"]["extra"]["bootstrap.servers"] == f"127.0.0.1:{kafka.SERVICE.port}"
     assert conns["webhdfs_default"]["port"] == hdfs.NAMENODE.port
+    assert conns["hdfs_default"]["port"] == hdfs.RPC_PORT
     assert conns["cassandra_default"]["port"] == cassandra.SERVICE.port
     assert conns["cassandra_default"]["schema"] == names.CASSANDRA_KEYSPACE
     assert conns["mongo_default"]["port"] == ferretdb.SERVICE.port
