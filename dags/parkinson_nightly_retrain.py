@@ -8,10 +8,12 @@ from airflow.providers.apache.cassandra.sensors.table import CassandraTableSenso
 from airflow.providers.apache.hdfs.sensors.web_hdfs import WebHdfsSensor
 from airflow.sdk import DAG, Asset, chain, task
 
-from gait_airflow import model_stages, stages
 from gait_airflow.defaults import DEFAULT_ARGS, SENSOR_ARGS
 from gait_airflow.params import TRAINING_PARAMS
+from gait_airflow.tasks import run_stage
 from include import names
+from include.layout import batch_id
+from include.stages import gate, predict, train
 
 WINDOWS = Asset("parkinson.window_means")
 METRICS = Asset("parkinson.model_metrics")
@@ -35,18 +37,18 @@ with DAG(
 
     @task(inlets=[WINDOWS])
     def train_knn(logical_date=None, run_id=None, params=None, dag=None) -> dict:
-        return model_stages.train(stages.batch_id(logical_date, run_id), dag.dag_id, params, "all")
+        return run_stage(train.train, batch_id(logical_date, run_id), dag.dag_id, params, "all")
 
     @task(outlets=[METRICS])
     def store_metrics(logical_date=None, run_id=None, dag=None) -> dict:
-        return model_stages.store_metrics(stages.batch_id(logical_date, run_id), dag.dag_id, run_id)
+        return run_stage(train.store_metrics, batch_id(logical_date, run_id), dag.dag_id, run_id)
 
     @task
     def champion_gate(logical_date=None, run_id=None, dag=None) -> dict:
-        return model_stages.champion_gate(stages.batch_id(logical_date, run_id), dag.dag_id)
+        return run_stage(gate.champion_gate, batch_id(logical_date, run_id), dag.dag_id)
 
     @task
     def predict_latest_batch() -> dict:
-        return model_stages.predict_latest_batch()
+        return run_stage(predict.predict_latest_batch)
 
     chain([wait_for_table, wait_for_hdfs], train_knn(), store_metrics(), champion_gate(), predict_latest_batch())

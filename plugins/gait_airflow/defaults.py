@@ -1,7 +1,8 @@
 """default_args shared by the gait DAGs: retries with exponential backoff, timeouts, failure logging."""
+
 from datetime import timedelta
 
-from gait_airflow.stages import log_failure
+from gait_airflow.callbacks import log_failure
 
 DEFAULT_ARGS = {
     "owner": "gait-platform",

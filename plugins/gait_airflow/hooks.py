@@ -1,5 +1,6 @@
 """Hooks: MqttHook (an Airflow connection of type mqtt -> a connected paho-mqtt 2 client) and the replay's
 Kafka producer hook (the provider's, with idempotent batching defaults)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -23,16 +24,31 @@ class MqttHook(BaseHook):
         super().__init__(**kwargs)
         self.mqtt_conn_id = mqtt_conn_id
 
-    def get_conn(self, client_id: str = "", clean_session: bool = True, manual_ack: bool = False,
-                 timeout: float = 60.0, on_message=None) -> mqtt.Client:
+    def get_conn(
+        self,
+        client_id: str = "",
+        clean_session: bool = True,
+        manual_ack: bool = False,
+        timeout: float = 60.0,
+        on_message=None,
+    ) -> mqtt.Client:
         conn = self.get_connection(self.mqtt_conn_id)
         extra = conn.extra_dejson
         if not conn.host:
             raise ValueError(f"connection {self.mqtt_conn_id!r} has no host")
-        return connect(conn.host, int(conn.port or 1883), client_id=client_id,
-                       clean_session=clean_session, manual_ack=manual_ack, username=conn.login or None,
-                       password=conn.password or None, tls_ca=extra.get("tls_ca"),
-                       keepalive=int(extra.get("keepalive", 60)), timeout=timeout, on_message=on_message)
+        return connect(
+            conn.host,
+            int(conn.port or 1883),
+            client_id=client_id,
+            clean_session=clean_session,
+            manual_ack=manual_ack,
+            username=conn.login or None,
+            password=conn.password or None,
+            tls_ca=extra.get("tls_ca"),
+            keepalive=int(extra.get("keepalive", 60)),
+            timeout=timeout,
+            on_message=on_message,
+        )
 
 
 class ReadingsProducerHook(KafkaProducerHook):

@@ -1,29 +1,82 @@
-"""SparkSubmitOperator that ships the project's domain package to the job and tells the job's deterministic
-failure from a transient one."""
+"""Spark submission of the window-means job: the domain package shipped with it, its arguments and environment
+built in one place from the Airflow connections, and its deterministic failure told from a transient one."""
+
 from __future__ import annotations
 
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
 import include
+from include import names
 from include.errors import SPARK_BAD_INPUT_EXIT
+from include.layout import BatchLayout
 
 BAD_INPUT_MARK = "BAD INPUT: "  # the job's line that says what is wrong (spark_jobs/window_means.py: bad_input)
 
 
 def domain_zip(folder: Path) -> Path:
     """The domain package (include/, its Python modules) as a zip for --py-files: the job imports the same
-    definitions (channels, recording ids, features, errors) as the rest of the pipeline, on the driver and on
-    every executor, wherever the cluster runs."""
+    definitions (channels, recording ids, features, records, errors) as the rest of the pipeline, on the driver
+    and on every executor, wherever the cluster runs."""
     package = Path(include.__file__).resolve().parent
     target = folder / "gait_domain.zip"
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(package.rglob("*.py")):
             archive.write(path, Path(package.name) / path.relative_to(package))
     return target
+
+
+def window_means_submission(batch: str, params: dict) -> tuple[list[str], dict[str, str]]:
+    """The job's arguments and environment from the connections: addresses on the command line, logins and
+    secrets only in the environment."""
+    from airflow.sdk.bases.hook import BaseHook
+
+    hdfs = BaseHook.get_connection(names.HDFS_CONN_ID)
+    kafka = BaseHook.get_connection(names.KAFKA_CONN_ID).extra_dejson
+    cassandra = BaseHook.get_connection(names.CASSANDRA_CONN_ID)
+    layout = BatchLayout(batch)
+    arguments = [
+        "--batch-id",
+        batch,
+        "--hdfs-uri",
+        f"hdfs://{hdfs.host}:{hdfs.port or 8020}",
+        "--offsets-manifest",
+        layout.kafka_offsets,
+        "--summary-path",
+        layout.spark_summary,
+        "--kafka-bootstrap",
+        kafka["bootstrap.servers"],
+        "--cassandra-hosts",
+        cassandra.host,
+        "--cassandra-port",
+        str(cassandra.port or 9042),
+        "--keyspace",
+        names.CASSANDRA_KEYSPACE,
+        "--table",
+        names.WINDOW_TABLE,
+        "--window-size",
+        str(params["window_size"]),
+        "--features-table",
+        names.FEATURE_TABLE,
+        "--feature-window-size",
+        str(params["feature_window_size"]),
+        "--include-partial" if params["include_partial_windows"] else "--only-complete",
+    ]
+    environment = {"HADOOP_USER_NAME": hdfs.login or "root"}
+    if cassandra.login:
+        environment.update(CASSANDRA_USER=cassandra.login, CASSANDRA_PASSWORD=cassandra.password or "")
+    if kafka.get("sasl.username"):
+        environment.update(
+            KAFKA_SECURITY_PROTOCOL=kafka.get("security.protocol", "SASL_PLAINTEXT"),
+            KAFKA_SASL_MECHANISM=kafka.get("sasl.mechanism", "PLAIN"),
+            KAFKA_SASL_USERNAME=kafka["sasl.username"],
+            KAFKA_SASL_PASSWORD=kafka["sasl.password"],
+        )
+    return arguments, environment
 
 
 class SparkJobOperator(SparkSubmitOperator):
@@ -40,11 +93,38 @@ class SparkJobOperator(SparkSubmitOperator):
         try:
             super().execute(context)
         except Exception as exc:
-            process = getattr(self._hook, "_submit_sp", None)
-            if process is None or process.returncode != SPARK_BAD_INPUT_EXIT:
+            hook = self._hook
+            process = getattr(hook, "_submit_sp", None)
+            if hook is None or process is None or process.returncode != SPARK_BAD_INPUT_EXIT:
                 raise
             from airflow.sdk.exceptions import AirflowFailException
 
-            lines = [line for line in self._hook._last_submit_log_lines if BAD_INPUT_MARK in line]
+            lines = [line for line in hook._last_submit_log_lines if BAD_INPUT_MARK in line]
             detail = lines[-1].split(BAD_INPUT_MARK, 1)[1] if lines else "bad arguments (see the usage line above)"
             raise AirflowFailException(f"{self.task_id}: {detail} (a deterministic error: not retried)") from exc
+
+
+class WindowMeansOperator(SparkJobOperator):
+    """spark_jobs/window_means.py for one batch, with the run's Params (window sizes, partial windows)."""
+
+    template_fields: Sequence[str] = (*SparkJobOperator.template_fields, "batch_id")
+
+    def __init__(self, *, batch_id: str, **kwargs) -> None:
+        super().__init__(
+            conn_id=names.SPARK_CONN_ID,
+            application="{{ var.value.spark_jobs_dir }}/window_means.py",
+            jars="{{ var.value.spark_kafka_jars }}",
+            name="parkinson-window-means",
+            # 2g: the batch's readings stay cached in memory (the full dataset: about 0.6 GB) instead of spilling.
+            conf={
+                "spark.sql.shuffle.partitions": "4",
+                "spark.ui.showConsoleProgress": "false",
+                "spark.driver.memory": "2g",
+            },
+            **kwargs,
+        )
+        self.batch_id = batch_id
+
+    def execute(self, context) -> None:
+        self.application_args, self.env_vars = window_means_submission(self.batch_id, context["params"])
+        super().execute(context)

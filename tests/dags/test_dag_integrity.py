@@ -44,8 +44,8 @@ def test_nightly_schedule(dagbag):
 def test_pipeline_order(dagbag):
     dag = dagbag.dags["parkinson_gait_pipeline"]
     order = ["ensure_capture_session", "simulate_sensors", "capture_mqtt_to_hdfs", "replay_hdfs_to_kafka",
-             "wait_for_kafka_readings", "wait_for_cassandra_table", "spark_window_means", "reconcile_counts",
-             "train_knn", "store_metrics", "wait_for_metrics_document", "champion_gate"]
+             "wait_for_batch_in_kafka", "wait_for_cassandra_table", "spark_window_means", "reconcile_counts",
+             "train_knn", "store_metrics", "champion_gate"]
     for upstream, downstream in zip(order, order[1:]):
         assert downstream in dag.get_task(upstream).downstream_task_ids, (upstream, downstream)
 
@@ -82,7 +82,7 @@ def test_params_reject_bad_values(dagbag):
 
 
 def test_every_task_names_the_services_to_check_when_it_fails(dagbag):
-    from gait_airflow.stages import TASK_SERVICES, failure_advice
+    from gait_airflow.callbacks import TASK_SERVICES, failure_advice
 
     for dag in dagbag.dags.values():
         for task in dag.tasks:

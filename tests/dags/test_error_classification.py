@@ -17,43 +17,55 @@ DETERMINISTIC = [DatasetError("GaXx.txt:3: not a number"), TrainingDataError("ne
                  ReconciliationError("landed 5 vs produced 4"), MissingInput("batch x has not been captured"),
                  IntegrityError("sha256 does not match")]
 TRANSIENT = [ConnectionError("broker unreachable"), TimeoutError("no answer"), RuntimeError("replay incomplete")]
-STAGES = [("stages", "simulate"), ("stages", "capture"), ("stages", "replay"), ("stages", "reconcile"),
-          ("model_stages", "train"), ("model_stages", "store_metrics"), ("model_stages", "champion_gate"),
-          ("model_stages", "predict_latest_batch")]
+
+
+def run(error):
+    from gait_airflow.tasks import run_stage
+
+    def stage(_services):
+        raise error
+
+    return run_stage(stage)
 
 
 @pytest.mark.parametrize("error", DETERMINISTIC, ids=lambda e: type(e).__name__)
 def test_deterministic_errors_fail_at_once_with_their_own_line(error):
-    from gait_airflow.stages import fail_fast
-
-    @fail_fast
-    def stage():
-        raise error
-
     with pytest.raises(AirflowFailException) as raised:
-        stage()
+        run(error)
     assert isinstance(error, BadInput) and str(error) in str(raised.value)
     assert "\n" not in str(raised.value) and "not retried" in str(raised.value)
 
 
 @pytest.mark.parametrize("error", TRANSIENT, ids=lambda e: type(e).__name__)
 def test_transient_errors_are_left_to_the_retries(error):
-    from gait_airflow.stages import ServiceUnavailable, fail_fast
-
-    @fail_fast
-    def stage():
-        raise error
+    from include.stages.services import ServiceUnavailable
 
     with pytest.raises(type(error)):
-        stage()
+        run(error)
     unavailable = ServiceUnavailable("Kafka behind connection 'kafka_default' is unreachable")
     assert not isinstance(error, BadInput) and not isinstance(unavailable, BadInput)
 
 
-@pytest.mark.parametrize("module, name", STAGES)
-def test_every_stage_is_classified(module, name):
-    stage = getattr(__import__(f"gait_airflow.{module}", fromlist=[name]), name)
-    assert stage.__wrapped__.__name__ == name, f"{module}.{name} is not wrapped by fail_fast"
+def test_nothing_to_do_skips_the_task():
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from include.errors import NothingToDo
+
+    with pytest.raises(AirflowSkipException, match="no model to gate"):
+        run(NothingToDo("no model to gate"))
+
+
+def test_every_python_task_runs_its_stage_through_run_stage():
+    import inspect
+
+    from airflow.models.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    callables = [task.python_callable for dag in bag.dags.values() for task in dag.tasks
+                 if hasattr(task, "python_callable")]
+    assert len(callables) >= 12
+    for function in callables:
+        assert "run_stage(" in inspect.getsource(function), f"{function.__name__} bypasses run_stage"
 
 
 def test_spark_bad_input_exit_code_is_the_jobs():

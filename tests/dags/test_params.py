@@ -37,7 +37,8 @@ PIPELINE_BAD = [  # the pipeline DAG only
 def dags():
     """The DAGs as the API server holds them (serialized, then deserialized)."""
     bag = DagBag(dag_folder=str(DAGS_DIR))
-    return {dag_id: DagSerialization.from_dict(DagSerialization.to_dict(bag.dags[dag_id])) for dag_id in (PIPELINE, NIGHTLY)}
+    return {dag_id: DagSerialization.from_dict(DagSerialization.to_dict(bag.dags[dag_id]))
+            for dag_id in (PIPELINE, NIGHTLY)}
 
 
 def validate(dag, conf: dict) -> dict:

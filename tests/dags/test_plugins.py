@@ -23,7 +23,16 @@ def test_report_page_renders_without_data():
 
 def test_report_escapes_what_it_shows():
     from gait_airflow.report_app import _history_html, summarise
+    from include.records import DataSummary, Gate, Lineage, ModelInfo, PerClass, TrainingParams, TrainingReport
 
-    run = summarise({"_id": "<script>x</script>", "gate": {"decision": "kept", "reason": "<b>"}}, None)
+    entry = TrainingReport(
+        run_id="<script>x</script>", dag_id="d", batch_id="b", status="not_trained", trained_at="",
+        data=DataSummary(windows=0, recordings=0, subjects=0, windows_per_class=PerClass(0, 0),
+                         subjects_per_class=PerClass(0, 0)),
+        lineage=Lineage(scope="all", windows_table="t"), model=ModelInfo(feature_set="means", estimator="knn"),
+        params=TrainingParams(window_size=100, feature_window_size=300, feature_set="means", estimator="knn", grid=[1],
+                              cv_folds=5, bias_variance_rounds=1, seed=1),
+        gate=Gate(decision="kept", promote=False, reason="<b>", decided_at=""))
+    run = summarise(entry, None)
     page = _history_html([run])
     assert "<script>" not in page and "&lt;script&gt;" in page and "&lt;b&gt;" in page

@@ -1,0 +1,71 @@
+"""The stages' services built from Airflow connections with the providers' hooks: a hook owns each connection
+and its client; a client that cannot connect becomes one readable ServiceUnavailable line."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any
+
+from include import names
+from include.stages.services import reporting_unavailable
+
+
+def hdfs_client(conn_id: str = names.WEBHDFS_CONN_ID):
+    from airflow.providers.apache.hdfs.hooks.webhdfs import AirflowWebHDFSHookException, WebHDFSHook
+
+    with reporting_unavailable("HDFS NameNode", conn_id, "hdfs-namenode", AirflowWebHDFSHookException):
+        return WebHDFSHook(webhdfs_conn_id=conn_id).get_conn()
+
+
+def mqtt_client(conn_id: str = names.MQTT_CONN_ID, **options: Any):
+    from gait_airflow.hooks import MqttHook
+
+    return MqttHook(conn_id).get_conn(**options)
+
+
+def kafka_producer(conn_id: str = names.KAFKA_CONN_ID):
+    from gait_airflow.hooks import ReadingsProducerHook
+
+    return ReadingsProducerHook(kafka_config_id=conn_id).get_producer()
+
+
+@contextmanager
+def cassandra_session(conn_id: str = names.CASSANDRA_CONN_ID):
+    from airflow.providers.apache.cassandra.hooks.cassandra import CassandraHook
+    from cassandra.cluster import NoHostAvailable
+
+    hook = CassandraHook(cassandra_conn_id=conn_id)
+    with reporting_unavailable("Cassandra", conn_id, "cassandra", NoHostAvailable):
+        session = hook.get_conn()
+    try:
+        yield session
+    finally:
+        hook.shutdown_cluster()
+
+
+@contextmanager
+def mongo_database(conn_id: str = names.MONGO_CONN_ID):
+    from airflow.providers.mongo.hooks.mongo import MongoHook
+    from pymongo.errors import PyMongoError
+
+    with reporting_unavailable("MongoDB", conn_id, "ferretdb", PyMongoError), MongoHook(mongo_conn_id=conn_id) as hook:
+        yield hook.get_conn()[names.MONGO_DB]
+
+
+class AirflowServices:
+    """include.stages.services.Services on the pipeline's Airflow connections."""
+
+    def hdfs(self):
+        return hdfs_client()
+
+    def mqtt(self, **options: Any):
+        return mqtt_client(**options)
+
+    def kafka_producer(self):
+        return kafka_producer()
+
+    def cassandra(self):
+        return cassandra_session()
+
+    def mongo(self):
+        return mongo_database()
