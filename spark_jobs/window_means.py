@@ -1,7 +1,7 @@
 """Spark job: window means (and gait features) of one batch, Kafka -> Cassandra.
 
-Reads exactly the offset range the replay task recorded in HDFS (WebHDFS), parses the readings, drops
-duplicate (recording_id, seq), and per recording computes the mean of the 18 force channels over windows
+Reads exactly the offset range the replay task recorded in HDFS (through Spark's Hadoop filesystem), parses the
+readings, drops duplicate (recording_id, seq), and per recording computes the mean of the 18 force channels over windows
 of `--window-size` readings (window_index = seq // window_size; complete windows only unless
 --include-partial). From the same cached readings it computes the gait features of complete windows of
 `--feature-window-size` readings into their own table (definitions and numpy reference:
@@ -17,13 +17,15 @@ import json
 import os
 import sys
 import time
-import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from functools import partial
 
 from include import names
 from include.errors import SPARK_BAD_INPUT_EXIT as BAD_INPUT_EXIT
+from include.errors import BadInput
 from include.features import EPS, GAIT_FEATURES, HEEL, MIDFOOT, SENSOR_Y, STANCE_FRACTION, TOE
 from include.gaitpdb import CHANNELS, parse_recording_id
+from include.records import KafkaOffsets, SparkSummary, decode, encode
 
 WRITE_BATCH_ROWS = 16  # rows per unlogged batch: about 5 KB, Cassandra's batch size warning threshold
 
@@ -31,9 +33,9 @@ WRITE_BATCH_ROWS = 16  # rows per unlogged batch: about 5 KB, Cassandra's batch 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--batch-id", required=True)
-    p.add_argument("--webhdfs-url", required=True, help="e.g. http://namenode:9870")
-    p.add_argument("--webhdfs-user", default="root")
-    p.add_argument("--offsets-manifest", required=True, help="HDFS path of the replay's kafka_offsets.json")
+    p.add_argument("--hdfs-uri", required=True, help="the file system of the manifests, e.g. hdfs://namenode:8020 "
+                   "(the user is HADOOP_USER_NAME)")
+    p.add_argument("--offsets-manifest", required=True, help="HDFS path of the replay's offsets manifest")
     p.add_argument("--summary-path", required=True, help="HDFS path to write the job's counts (JSON)")
     p.add_argument("--kafka-bootstrap", required=True)
     p.add_argument("--cassandra-hosts", required=True, help="comma-separated")
@@ -56,26 +58,41 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def webhdfs(url: str, user: str, path: str, op: str, method: str = "GET", data: bytes | None = None) -> bytes:
-    """Minimal WebHDFS client (OPEN / CREATE follow the DataNode redirect)."""
-    query = f"{url}/webhdfs/v1{path}?op={op}&user.name={user}" + ("&overwrite=true" if op == "CREATE" else "")
-    if method == "PUT":
-        first = urllib.request.Request(query, method="PUT")
-        opener = urllib.request.build_opener(NoRedirect)
-        with opener.open(first) as response:
-            location = response.headers["Location"]
-        with urllib.request.urlopen(urllib.request.Request(location, data=data, method="PUT")) as response:
-            return response.read()
-    with urllib.request.urlopen(query) as response:
-        return response.read()
+class HadoopFiles:
+    """Small files on the cluster's file system through Spark's Hadoop FileSystem (the job's own Hadoop
+    configuration: its scheme, TLS and Kerberos settings)."""
 
+    def __init__(self, spark, uri: str) -> None:
+        self.jvm = spark.sparkContext._jvm
+        self.uri = uri.rstrip("/")
+        hadoop_path = self.jvm.org.apache.hadoop.fs.Path(self.uri + "/")
+        self.fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
 
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
+    def path(self, path: str):
+        return self.jvm.org.apache.hadoop.fs.Path(self.uri + path)
 
-    def http_error_307(self, req, fp, code, msg, headers):
-        return fp
+    def read(self, path: str) -> bytes | None:
+        """The file's bytes, or None when there is none."""
+        if not self.fs.exists(self.path(path)):
+            return None
+        stream = self.fs.open(self.path(path))
+        try:
+            return bytes(self.jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+        finally:
+            stream.close()
+
+    def write_atomically(self, path: str, data: bytes) -> None:
+        """Write a temporary file beside it, then rename it over the final one."""
+        directory, name = path.rsplit("/", 1)
+        tmp = self.path(f"{directory}/_tmp.{name}")
+        stream = self.fs.create(tmp, True)
+        try:
+            stream.write(bytearray(data))
+        finally:
+            stream.close()
+        self.fs.delete(self.path(path), False)
+        if not self.fs.rename(tmp, self.path(path)):
+            raise OSError(f"could not rename {tmp} to {path}")
 
 
 def kafka_options() -> dict[str, str]:
@@ -135,7 +152,7 @@ def write_partition(rows, args: argparse.Namespace, table: str, batch_id: str, c
         all_columns = columns + ["batch_id", "written_at"]
         statement = session.prepare(
             f"INSERT INTO {table} ({', '.join(all_columns)}) VALUES ({', '.join('?' * len(all_columns))})")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         batches = []
         for recording_rows in by_recording.values():
             for i in range(0, len(recording_rows), WRITE_BATCH_ROWS):
@@ -228,138 +245,147 @@ def gait_features(readings, window_size: int, attributes, F, W):
     return features.select(*columns), columns
 
 
-def read_offsets_manifest(args: argparse.Namespace) -> dict | None:
-    """The replay's offsets manifest, or None (after one readable line) when it is missing or inconsistent."""
-    import urllib.error
-
-    try:
-        offsets = json.loads(webhdfs(args.webhdfs_url, args.webhdfs_user, args.offsets_manifest, "OPEN"))
-    except urllib.error.HTTPError as exc:
-        if exc.code != 404:
-            raise
-        return bad_input(f"no offsets manifest at {args.offsets_manifest}: run replay_hdfs_to_kafka for batch "
-                         f"{args.batch_id} first")
-    ranges = offsets.get("partitions")
-    if not isinstance(ranges, dict) or not all(0 <= lo <= hi for lo, hi in ranges.values()) or \
-            sum(hi - lo for lo, hi in ranges.values()) != offsets.get("messages"):
-        return bad_input(f"offsets manifest {args.offsets_manifest} is inconsistent: {offsets.get('messages')} "
-                         f"messages vs ranges {ranges}")
+def read_offsets_manifest(files: HadoopFiles, args: argparse.Namespace) -> KafkaOffsets:
+    """The replay's offsets manifest; BadInput when it is missing, malformed or inconsistent."""
+    data = files.read(args.offsets_manifest)
+    if data is None:
+        raise BadInput(f"no offsets manifest at {args.offsets_manifest}: run replay_hdfs_to_kafka for batch "
+                       f"{args.batch_id} first")
+    offsets = decode(data, KafkaOffsets, args.offsets_manifest)
+    inconsistency = offsets.inconsistency()
+    if inconsistency:
+        raise BadInput(f"offsets manifest {args.offsets_manifest} is inconsistent: {inconsistency}")
     return offsets
 
 
 def bad_input(message: str) -> None:
     print(f"window_means: BAD INPUT: {message}", file=sys.stderr, flush=True)
-    return None
+
+
+READING_SCHEMA = ("recording_id string, seq long, t double, left array<double>, right array<double>, "
+                  "left_total double, right_total double")
+
+
+class Phases:
+    """Wall time of each Spark action (the job's profile, in the summary); the task log shows each as it starts."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, name: str, action):
+        print(f"window_means: phase {name} started", flush=True)
+        start = time.time()
+        result = action()
+        self.seconds[name] = round(time.time() - start, 2)
+        return result
+
+
+def read_readings(spark, args: argparse.Namespace, offsets: KafkaOffsets, F):
+    """The batch's offset range, parsed and de-duplicated by (recording_id, seq); `copies` counts what was read."""
+    topic, parallelism = offsets.topic, spark.sparkContext.defaultParallelism
+    # `assign`, not `subscribe`: the range names only the partitions the batch's recordings were keyed to
+    # (one recording: one partition), and Spark wants offsets for exactly the partitions it reads.
+    raw = (spark.read.format("kafka")
+           .option("kafka.bootstrap.servers", args.kafka_bootstrap)
+           .options(**kafka_options())
+           .option("assign", json.dumps({topic: sorted(offsets.partitions)}))
+           .option("startingOffsets", json.dumps({topic: {str(p): r[0] for p, r in offsets.partitions.items()}}))
+           .option("endingOffsets", json.dumps({topic: {str(p): r[1] for p, r in offsets.partitions.items()}}))
+           .option("minPartitions", str(2 * parallelism))  # split each Kafka partition's range over the cores
+           .option("failOnDataLoss", "true")
+           .load())
+    parsed = raw.select(F.from_json(F.col("value").cast("string"), READING_SCHEMA).alias("r")).select("r.*")
+    flat = (parsed.where(F.col("recording_id").isin(offsets.recordings))
+            .select("recording_id", "seq", "t", *[F.col("left")[i].alias(f"l{i + 1}") for i in range(8)],
+                    *[F.col("right")[i].alias(f"r{i + 1}") for i in range(8)], "left_total", "right_total"))
+    # One shuffle puts each recording in one partition: the de-duplication, both window aggregations and
+    # the per-recording window function of the gait features then need no other shuffle.
+    return (flat.repartition(2 * parallelism, "recording_id")
+            .groupBy("recording_id", "seq")
+            .agg(F.count("*").alias("copies"), *[F.first(c).alias(c) for c in ["t", *CHANNELS]])
+            .cache())
+
+
+def window_means(readings, window_size: int, include_partial: bool, attributes, F):
+    """Mean of every channel per window (window_index = seq div window_size), with the recording's attributes."""
+    windows = (readings
+               .withColumn("window_index", window_index(F, window_size))
+               .groupBy("recording_id", "window_index")
+               .agg(F.count("*").cast("int").alias("n_rows"),
+                    F.min_by("t", "seq").alias("t_start"), F.max_by("t", "seq").alias("t_end"),
+                    *[F.avg(c).alias(c) for c in CHANNELS]))
+    if not include_partial:
+        windows = windows.where(F.col("n_rows") == window_size)
+    columns = ["recording_id", "window_index", "window_size", "subject_id", "study", "subject_group", "walk",
+               "label", "n_rows", "t_start", "t_end", *CHANNELS]
+    windows = windows.join(F.broadcast(attributes), "recording_id").withColumn("window_size", F.lit(window_size))
+    return windows.select(*columns), columns
+
+
+def compute_and_write(spark, args: argparse.Namespace, offsets: KafkaOffsets, summary: SparkSummary,
+                      timed: Phases) -> None:
+    """Windows and gait features of the batch, counted into the summary, then upserted into Cassandra."""
+    from pyspark.sql import Window as W
+    from pyspark.sql import functions as F
+
+    readings = read_readings(spark, args, offsets, F)
+    read, distinct = timed("read_parse_deduplicate", lambda: readings.agg(F.sum("copies"), F.count("*")).first())
+    summary.kafka_messages_read, summary.distinct_readings = int(read or 0), int(distinct)
+    attributes = recording_attributes(spark, offsets.recordings)
+    windows, columns = window_means(readings, args.window_size, args.include_partial, attributes, F)
+    windows = windows.cache()
+    summary.windows_written = timed("window_means", windows.count)
+    summary.recordings = timed("recordings", windows.select("recording_id").distinct().count)
+    tables = {args.table: (windows, columns, args.window_size)}
+    if args.feature_window_size:
+        features, feature_columns = gait_features(readings, args.feature_window_size, attributes, F, W)
+        features = features.cache()
+        summary.feature_windows_written = timed("gait_features", features.count)
+        tables[args.features_table] = (features, feature_columns, args.feature_window_size)
+    readings.unpersist()
+    timed("clear", lambda: clear_recordings(args, {t: size for t, (_, _, size) in tables.items()},
+                                            offsets.recordings))
+    for table, (frame, frame_columns, _size) in tables.items():
+        phase = "write_means" if table == args.table else "write_features"
+        timed(phase, partial(frame.foreachPartition, partial(write_partition, args=args, table=table,
+                                                             batch_id=args.batch_id, columns=frame_columns)))
+
+
+def run(spark, args: argparse.Namespace, files: HadoopFiles, timed: Phases, began: float) -> SparkSummary:
+    """The batch's summary, written to the file system once its windows are in Cassandra."""
+    offsets = read_offsets_manifest(files, args)
+    summary = SparkSummary(batch_id=args.batch_id, window_size=args.window_size, include_partial=args.include_partial,
+                           feature_window_size=args.feature_window_size, kafka_messages_expected=offsets.messages,
+                           kafka_offsets=offsets.partitions)
+    if offsets.partitions:
+        compute_and_write(spark, args, offsets, summary, timed)
+    summary.seconds, summary.phase_seconds = round(time.time() - began, 2), timed.seconds
+    files.write_atomically(args.summary_path, encode(summary))
+    print("WINDOW_MEANS_SUMMARY " + encode(summary).decode(), flush=True)
+    print(f"window_means: {summary.kafka_messages_read:,} messages read ({summary.distinct_readings:,} distinct) "
+          f"-> {summary.windows_written:,} windows of {args.window_size} and {summary.feature_windows_written:,} "
+          f"gait-feature windows of {summary.recordings} recordings in {summary.seconds}s "
+          f"({summary.kafka_messages_read / max(summary.seconds, 1e-9):,.0f} readings/s)", flush=True)
+    if summary.kafka_messages_read != summary.kafka_messages_expected:
+        raise BadInput(f"read {summary.kafka_messages_read} messages from Kafka, the replay produced "
+                       f"{summary.kafka_messages_expected}")
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    from pyspark.sql import SparkSession, Window as W, functions as F, types as T
+    from pyspark.sql import SparkSession
 
-    began = time.time()
-    phases: dict[str, float] = {}
-
-    def timed(name: str, action):
-        """Run one Spark action and keep its wall time (the job's profile, in the summary); the task log shows
-        each phase as it starts."""
-        print(f"window_means: phase {name} started", flush=True)
-        start = time.time()
-        result = action()
-        phases[name] = round(time.time() - start, 2)
-        return result
-
-    offsets = read_offsets_manifest(args)
-    if offsets is None:
-        return BAD_INPUT_EXIT
+    began, timed = time.time(), Phases()
     spark = timed("session", SparkSession.builder.appName(f"parkinson-window-means-{args.batch_id}").getOrCreate)
     spark.sparkContext.setLogLevel("WARN")
-    summary = {"batch_id": args.batch_id, "window_size": args.window_size, "include_partial": args.include_partial,
-               "kafka_messages_expected": offsets["messages"], "kafka_offsets": offsets["partitions"]}
-    schema = T.StructType([
-        T.StructField("recording_id", T.StringType()), T.StructField("seq", T.LongType()),
-        T.StructField("t", T.DoubleType()), T.StructField("left", T.ArrayType(T.DoubleType())),
-        T.StructField("right", T.ArrayType(T.DoubleType())), T.StructField("left_total", T.DoubleType()),
-        T.StructField("right_total", T.DoubleType()),
-    ])
-    if offsets["partitions"]:
-        topic = offsets["topic"]
-        start = {topic: {p: lo for p, (lo, _hi) in offsets["partitions"].items()}}
-        end = {topic: {p: hi for p, (_lo, hi) in offsets["partitions"].items()}}
-        parallelism = spark.sparkContext.defaultParallelism
-        # `assign`, not `subscribe`: the range names only the partitions the batch's recordings were keyed to
-        # (one recording: one partition), and Spark wants offsets for exactly the partitions it reads.
-        assigned = {topic: sorted(int(p) for p in offsets["partitions"])}
-        raw = (spark.read.format("kafka")
-               .option("kafka.bootstrap.servers", args.kafka_bootstrap)
-               .options(**kafka_options())
-               .option("assign", json.dumps(assigned))
-               .option("startingOffsets", json.dumps(start))
-               .option("endingOffsets", json.dumps(end))
-               .option("minPartitions", str(2 * parallelism))  # split each Kafka partition's range over the cores
-               .option("failOnDataLoss", "true")
-               .load())
-        parsed = raw.select(F.from_json(F.col("value").cast("string"), schema).alias("r")).select("r.*")
-        flat = (parsed.where(F.col("recording_id").isin(offsets["recordings"]))
-                .select("recording_id", "seq", "t", *[F.col("left")[i].alias(f"l{i + 1}") for i in range(8)],
-                        *[F.col("right")[i].alias(f"r{i + 1}") for i in range(8)], "left_total", "right_total"))
-        # One shuffle puts each recording in one partition: the de-duplication, both window aggregations and
-        # the per-recording window function below then need no other shuffle. `copies` counts what was read.
-        readings = (flat.repartition(2 * parallelism, "recording_id")
-                    .groupBy("recording_id", "seq")
-                    .agg(F.count("*").alias("copies"), *[F.first(c).alias(c) for c in ["t", *CHANNELS]])
-                    .cache())
-        read, distinct = timed("read_parse_deduplicate", lambda: readings.agg(F.sum("copies"), F.count("*")).first())
-        summary["kafka_messages_read"], summary["distinct_readings"] = int(read or 0), int(distinct)
-        windows = (readings
-                   .withColumn("window_index", window_index(F, args.window_size))
-                   .groupBy("recording_id", "window_index")
-                   .agg(F.count("*").cast("int").alias("n_rows"),
-                        F.min_by("t", "seq").alias("t_start"), F.max_by("t", "seq").alias("t_end"),
-                        *[F.avg(c).alias(c) for c in CHANNELS]))
-        if not args.include_partial:
-            windows = windows.where(F.col("n_rows") == args.window_size)
-        attributes = recording_attributes(spark, offsets["recordings"])
-        windows = (windows.join(F.broadcast(attributes), "recording_id")
-                   .withColumn("window_size", F.lit(args.window_size)))
-        columns = ["recording_id", "window_index", "window_size", "subject_id", "study", "subject_group", "walk",
-                   "label", "n_rows", "t_start", "t_end", *CHANNELS]
-        windows = windows.select(*columns).cache()
-        summary["windows_written"] = timed("window_means", windows.count)
-        summary["recordings"] = timed("recordings", windows.select("recording_id").distinct().count)
-        if args.feature_window_size:
-            features, feature_columns = gait_features(readings, args.feature_window_size, attributes, F, W)
-            features = features.cache()
-            summary["feature_windows_written"] = timed("gait_features", features.count)
-            summary["feature_window_size"] = args.feature_window_size
-        else:
-            summary["feature_windows_written"] = 0
-        readings.unpersist()
-        batch_id = args.batch_id
-        sizes = {args.table: args.window_size, **({args.features_table: args.feature_window_size}
-                                                  if args.feature_window_size else {})}
-        timed("clear", lambda: clear_recordings(args, sizes, offsets["recordings"]))
-        timed("write_means", lambda: windows.foreachPartition(
-            lambda rows: write_partition(rows, args, args.table, batch_id, columns)))
-        if args.feature_window_size:
-            timed("write_features", lambda: features.foreachPartition(
-                lambda rows: write_partition(rows, args, args.features_table, batch_id, feature_columns)))
-    else:
-        summary.update(kafka_messages_read=0, distinct_readings=0, windows_written=0, recordings=0,
-                       feature_windows_written=0)
-    summary["seconds"] = round(time.time() - began, 2)
-    summary["phase_seconds"] = phases
-    webhdfs(args.webhdfs_url, args.webhdfs_user, args.summary_path, "CREATE", "PUT", json.dumps(summary).encode())
-    print("WINDOW_MEANS_SUMMARY " + json.dumps(summary), flush=True)
-    print(f"window_means: {summary['kafka_messages_read']:,} messages read ({summary['distinct_readings']:,} distinct) "
-          f"-> {summary['windows_written']:,} windows of {args.window_size} and "
-          f"{summary['feature_windows_written']:,} gait-feature windows of {summary['recordings']} recordings in "
-          f"{summary['seconds']}s ({summary['kafka_messages_read'] / max(summary['seconds'], 1e-9):,.0f} readings/s)",
-          flush=True)
-    spark.stop()
-    if summary["kafka_messages_read"] != summary["kafka_messages_expected"]:
-        bad_input(f"read {summary['kafka_messages_read']} messages from Kafka, the replay produced "
-                  f"{summary['kafka_messages_expected']}")
+    try:
+        run(spark, args, HadoopFiles(spark, args.hdfs_uri), timed, began)
+    except BadInput as exc:
+        bad_input(str(exc))
         return BAD_INPUT_EXIT
+    finally:
+        spark.stop()
     return 0
 
 
