@@ -16,18 +16,20 @@ import sys
 import time
 from pathlib import Path
 
+import msgspec
+
+from gait_airflow.params import TRAINING_PARAMS
+from include import gaitpdb
+from include.estimators import KNN
+from include.features import FEATURE_SETS, recording_feature_windows
+from include.records import Metrics
+from include.training import Windows, leaky_random_split, train_and_evaluate
+from include.windowing import recording_windows
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
-
-from gait_airflow.params import TRAINING_PARAMS  # noqa: E402
-from include import gaitpdb  # noqa: E402
-from include.features import FEATURE_SETS, recording_feature_windows  # noqa: E402
-from include.training import Windows, leaky_random_split, train_and_evaluate  # noqa: E402
-from include.windowing import recording_windows  # noqa: E402
-
 FULL_DATA = ROOT / ".local" / "gaitpdb" / "gaitpdb-1.0.0"
 DEFAULTS = {name: param.value for name, param in TRAINING_PARAMS.items()}  # the DAGs' Param defaults
-K_GRID = tuple(DEFAULTS["knn_k_grid"])
+K_GRID = tuple(DEFAULTS[KNN.grid_param])
 RECIPES = tuple((name, DEFAULTS[spec.window_param]) for name, spec in FEATURE_SETS.items())  # (set, window size)
 TUTORIAL_K = 5  # the original tutorial: KNN k=5 on 100-row window means, random window split
 
@@ -56,21 +58,23 @@ def main(argv: list[str] | None = None) -> int:
         data = Windows.from_rows(window_rows(args.data, feature_set, window_size), feature_set)
         windowed = time.monotonic() - began
         began = time.monotonic()
-        report = train_and_evaluate(data, feature_set, K_GRID, args.folds, args.bias_variance_rounds, args.seed).report
+        trained = train_and_evaluate(KNN(), data, feature_set, K_GRID, args.folds, args.bias_variance_rounds,
+                                     args.seed)
         seconds = time.monotonic() - began
         print(f"{feature_set}: {len(data.y)} windows, train+evaluate {seconds:.1f} s", flush=True)
-        honest, evaluation = report["evaluation"]["subject_grouped_cv"], report["evaluation"]
+        honest, evaluation = trained.evaluation.subject_grouped_cv, trained.evaluation
         results.append({
             "feature_set": feature_set, "window_size": window_size, "features": len(data.features),
-            "windows": len(data.y), "subjects": report["data"]["subjects"], "k": report["model"]["k"],
-            "chosen_k_per_fold": honest["chosen_k_per_fold"],
-            "tutorial_leaky_window": _pick(leaky_random_split(data, TUTORIAL_K, args.seed)),
-            "leaky_window": _pick(evaluation["leaky_random_split"]), "honest_window": _pick(honest["window"]),
-            "honest_subject": _pick(honest["subject"]), "majority": evaluation["majority_class"],
-            "bias_variance": evaluation["bias_variance"], "windowing_seconds": round(windowed, 1),
+            "windows": len(data.y), "subjects": trained.data.subjects, "k": trained.model_info.params["k"],
+            "chosen_k_per_fold": honest.chosen_per_fold,
+            "tutorial_leaky_window": _pick(leaky_random_split(KNN(), TUTORIAL_K, data, args.seed)),
+            "leaky_window": _pick(evaluation.leaky_random_split), "honest_window": _pick(honest.window),
+            "honest_subject": _pick(honest.subject), "majority": msgspec.to_builtins(evaluation.majority_class),
+            "bias_variance": msgspec.to_builtins(evaluation.bias_variance), "windowing_seconds": round(windowed, 1),
             "train_evaluate_seconds": round(seconds, 1),
         })
-    print(f"{'features':<8} {'win':>4} {'windows':>7} {'k':>4}  {'level':<22} {'acc':>6} {'bal':>6} {'F1':>6} {'AUC':>6}")
+    print(f"{'features':<8} {'win':>4} {'windows':>7} {'k':>4}  {'level':<22} {'acc':>6} {'bal':>6} {'F1':>6} "
+          f"{'AUC':>6}")
     for r in results:
         rows = ((f"leaky split k={TUTORIAL_K}, win", r["tutorial_leaky_window"]),
                 ("leaky random split, win", r["leaky_window"]), ("honest grouped, window", r["honest_window"]),
@@ -90,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _pick(metrics: dict) -> dict:
-    return {k: metrics[k] for k in ("accuracy", "balanced_accuracy", "f1", "roc_auc", "n")}
+def _pick(metrics: Metrics) -> dict:
+    return {k: getattr(metrics, k) for k in ("accuracy", "balanced_accuracy", "f1", "roc_auc", "n")}
 
 
 if __name__ == "__main__":

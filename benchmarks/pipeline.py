@@ -30,11 +30,10 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
 FULL_DATA = ROOT / ".local" / "gaitpdb" / "gaitpdb-1.0.0"
 SHARED_ARCHIVE = ROOT.parent / "shared" / "data" / "gaitpdb" / "gaitpdb-1.0.0.tar.gz"
@@ -53,7 +52,7 @@ def wait_or_kill(process: subprocess.Popen) -> None:
         raise
 # Benchmark batches: EPOCH + n hours. On or after the DAG's start_date (2026-01-01), or `airflow dags test` creates
 # a run whose tasks never start; away from the dates the tests and manual runs use.
-EPOCH = datetime(2026, 12, 31, tzinfo=timezone.utc)
+EPOCH = datetime(2026, 12, 31, tzinfo=UTC)
 TARGETS = {"capture_readings_per_s": 50_000, "replay_msgs_per_s": 200_000, "replay_vs_baseline": 50,
            "windowing_seconds": 60, "windowing_vs_per_window_jobs": 500, "windowing_vs_numpy_max": 10,
            "training_seconds": 60, "dag_seconds": 600, "dag_peak_rss_gib": 8}
@@ -130,7 +129,7 @@ def timed(fn, *args, **kwargs) -> tuple[object, float]:
 # --- stages (each runs in its own child process, so its peak RSS is its own) ----------------------------
 
 def batch_of(n: int) -> tuple[datetime, str]:
-    from gait_airflow.stages import batch_id
+    from include.layout import batch_id
 
     date = EPOCH + timedelta(hours=n)
     return date, batch_id(date, "")
@@ -159,17 +158,19 @@ def stage_numpy_floor(folder: str) -> dict:
 
 def stage_publish_capture(folder: str, n: int, per_message: int, max_rows: int) -> dict:
     """The DAG's simulate + capture stages on a fresh batch (after emptying the durable session)."""
-    from gait_airflow import stages
+    from gait_airflow.clients import AirflowServices
     from gait_airflow.params import PIPELINE_PARAMS
+    from include.stages import ingest
 
     params = {name: param.value for name, param in PIPELINE_PARAMS.items()}
     params.update(source_path=folder, readings_per_message=per_message, max_rows_per_recording=max_rows)
     _, batch = batch_of(n)
-    dropped = stages.discard_queued()
+    services = AirflowServices()
+    dropped = ingest.discard_queued(services)
     with PeakRss([os.getpid()]) as publish_rss:
-        published, publish_seconds = timed(stages.simulate, batch, params)
+        published, publish_seconds = timed(ingest.simulate, services, batch, params)
     with PeakRss([os.getpid()]) as capture_rss:
-        captured, capture_seconds = timed(stages.capture, batch, params)
+        captured, capture_seconds = timed(ingest.capture, services, batch, params)
     if captured["readings"] != published["readings"]:
         raise RuntimeError(f"capture landed {captured['readings']} readings, {published['readings']} were published")
     return {"batch": batch, "discarded_before": dropped,
@@ -182,56 +183,59 @@ def stage_publish_capture(folder: str, n: int, per_message: int, max_rows: int) 
 
 def stage_scale(source_n: int, n: int, copies: int) -> dict:
     """A landed batch holding `copies` copies of another batch's recordings under new ids (walk + 20, + 40 ..)."""
-    from gait_airflow.stages import hdfs_client
-    from include import names
-    from include.capture import SUCCESS, read_lines, read_manifest, write_atomically
+    import msgspec
+
+    from gait_airflow.clients import hdfs_client
+    from include.capture import read_manifest
+    from include.filestore import read_lines, write_atomically, write_record
     from include.gaitpdb import parse_recording_id
+    from include.layout import BatchLayout
 
     store = hdfs_client()
     _, source = batch_of(source_n)
     _, batch = batch_of(n)
-    manifest = read_manifest(store, source)
-    raw_dir = names.raw_batch_dir(batch)
-    store.makedirs(raw_dir)
+    manifest, layout = read_manifest(store, source), BatchLayout(batch)
     recordings, ranges = {}, {}
-    for recording_id, count in manifest["recordings"].items():
-        lines = read_lines(store, f"{manifest['raw_dir']}/{recording_id}.jsonl")
+    for recording_id, count in manifest.recordings.items():
+        lines = read_lines(store, BatchLayout(source).recording_file(recording_id))
         rid = parse_recording_id(recording_id)
         for copy in range(copies):
             new_id = f"{rid.subject_id}_{rid.walk + 20 * (copy + 1):02d}"  # never an original id (walks < 20)
             body = "\n".join(lines).replace(f'"recording_id":"{recording_id}"', f'"recording_id":"{new_id}"')
-            write_atomically(store, raw_dir, f"{new_id}.jsonl", (body + "\n").encode())
-            recordings[new_id], ranges[new_id] = count, manifest["seq_ranges"][recording_id]
-    scaled = {**manifest, "batch_id": batch, "recordings": recordings, "seq_ranges": ranges, "raw_dir": raw_dir,
-              "readings": manifest["readings"] * copies, "dead_letters": 0, "dead_letter_reasons": {},
-              "scaled_from": source, "copies": copies}
-    write_atomically(store, raw_dir, SUCCESS, json.dumps(scaled).encode())
-    return {"batch": batch, "items": scaled["readings"], "recordings": len(recordings)}
+            write_atomically(store, layout.recording_file(new_id), (body + "\n").encode())
+            recordings[new_id], ranges[new_id] = count, manifest.seq_ranges[recording_id]
+    scaled = msgspec.structs.replace(manifest, batch_id=batch, recordings=recordings, seq_ranges=ranges,
+                                     raw_dir=layout.raw_dir, dead_letter_dir=layout.dead_letter_dir,
+                                     readings=manifest.readings * copies, dead_letters=0, dead_letter_reasons={})
+    write_record(store, layout.capture_manifest, scaled)
+    return {"batch": batch, "items": scaled.readings, "recordings": len(recordings), "scaled_from": source}
 
 
 def stage_replay(n: int) -> dict:
-    from gait_airflow.stages import hdfs_client, kafka_producer
+    from gait_airflow.clients import hdfs_client, kafka_producer
     from include.replay import replay
 
     _, batch = batch_of(n)
     store, producer = hdfs_client(), kafka_producer()
     with PeakRss([os.getpid()]) as rss:
         offsets, seconds = timed(replay, store, producer, batch, BENCH_TOPIC)
-    return {"batch": batch, "items": offsets["messages"], "seconds": seconds, **rss.figures(),
+    return {"batch": batch, "items": offsets.messages, "seconds": seconds, **rss.figures(),
             "process_peak_rss_mib": own_peak_rss_mib()}
 
 
 def stage_replay_baseline(n: int, messages: int) -> dict:
     """The tutorial's producer loop: produce, poll and flush for every message."""
-    from gait_airflow.stages import hdfs_client, kafka_producer
-    from include.capture import read_lines, read_manifest
+    from gait_airflow.clients import hdfs_client, kafka_producer
+    from include.capture import read_manifest
+    from include.filestore import read_lines
+    from include.layout import BatchLayout
 
     _, batch = batch_of(n)
     store, producer = hdfs_client(), kafka_producer()
     manifest = read_manifest(store, batch)
     lines: list[str] = []
-    for recording_id in manifest["recordings"]:
-        lines += read_lines(store, f"{manifest['raw_dir']}/{recording_id}.jsonl")[:messages - len(lines)]
+    for recording_id in manifest.recordings:
+        lines += read_lines(store, BatchLayout(batch).recording_file(recording_id))[:messages - len(lines)]
         if len(lines) >= messages:
             break
     began = time.perf_counter()
@@ -260,17 +264,20 @@ def airflow_task(task_id: str, date: datetime, log_path: Path) -> tuple[bool, fl
 def stage_windowing(n: int) -> dict:
     """The DAG's spark_window_means task on a replayed batch: wall time of the task, and the Spark job's own
     time (from its summary; without the JVM start)."""
-    from gait_airflow.stages import hdfs_client, read_json, spark_summary_path
+    from gait_airflow.clients import hdfs_client
+    from include.filestore import require_record
+    from include.layout import BatchLayout
+    from include.records import SparkSummary
 
     date, batch = batch_of(n)
     log_path = RESULTS_DIR / "logs" / f"windowing-{batch}.log"
     ok, seconds, rss = airflow_task("spark_window_means", date, log_path)
     if not ok:
         raise RuntimeError(f"spark_window_means failed for batch {batch}; log: {log_path}")
-    summary = read_json(hdfs_client(), spark_summary_path(batch))
-    return {"batch": batch, "items": summary["kafka_messages_read"], "seconds": seconds,
-            "job_seconds": summary["seconds"], "windows": summary["windows_written"],
-            "feature_windows": summary["feature_windows_written"], **rss}
+    summary = require_record(hdfs_client(), BatchLayout(batch).spark_summary, SparkSummary, "the task did not write it")
+    return {"batch": batch, "items": summary.kafka_messages_read, "seconds": seconds,
+            "job_seconds": summary.seconds, "phase_seconds": summary.phase_seconds, "windows": summary.windows_written,
+            "feature_windows": summary.feature_windows_written, **rss}
 
 
 def stage_tutorial_windowing(n: int, recordings: int, max_windows: int) -> dict:
@@ -278,12 +285,13 @@ def stage_tutorial_windowing(n: int, recordings: int, max_windows: int) -> dict:
     from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
     from airflow.sdk import BaseHook
 
-    from gait_airflow.stages import hdfs_client, read_json
+    from gait_airflow.clients import hdfs_client
     from include import names
-    from include.replay import offsets_manifest_path
+    from include.filestore import read_bytes
+    from include.layout import BatchLayout
 
     _, batch = batch_of(n)
-    offsets = read_json(hdfs_client(), offsets_manifest_path(batch))
+    offsets = json.loads(read_bytes(hdfs_client(), BatchLayout(batch).kafka_offsets))  # handed on to the baseline job
     chosen = offsets["recordings"][:recordings]
     kafka = BaseHook.get_connection(names.KAFKA_CONN_ID).extra_dejson["bootstrap.servers"]
     jars = os.environ["AIRFLOW_VAR_SPARK_KAFKA_JARS"]
@@ -306,30 +314,28 @@ def stage_tutorial_windowing(n: int, recordings: int, max_windows: int) -> dict:
 def stage_training(n: int) -> dict:
     """What train_knn does for a batch, with the DAG's Param defaults: windows from Cassandra, nested grouped
     CV, leaky split, bias-variance and the final model (no HDFS/MongoDB writes)."""
+    from gait_airflow.clients import AirflowServices, hdfs_client
     from gait_airflow.params import TRAINING_PARAMS
-    from gait_airflow.model_stages import load_windows
-    from gait_airflow.stages import cassandra_session, hdfs_client
     from include.capture import read_manifest
+    from include.estimators import estimator_named
     from include.features import FEATURE_SETS
-    from include.training import Windows, train_and_evaluate
+    from include.stages.windows import windows_of
+    from include.training import train_and_evaluate
 
     params = {name: param.value for name, param in TRAINING_PARAMS.items()}
     _, batch = batch_of(n)
-    recordings = list(read_manifest(hdfs_client(), batch)["recordings"])
+    recordings = list(read_manifest(hdfs_client(), batch).recordings)
     feature_set = params["feature_set"]
-    session = cassandra_session()
     with PeakRss([os.getpid()]) as rss:
         began = time.perf_counter()
-        rows = load_windows(session, feature_set, params[FEATURE_SETS[feature_set].window_param], recordings)
+        data = windows_of(AirflowServices(), feature_set, params[FEATURE_SETS[feature_set].window_param], recordings)
         loaded = time.perf_counter() - began
-        data = Windows.from_rows(rows, feature_set)
-        evaluation = train_and_evaluate(data, feature_set, tuple(params["knn_k_grid"]), params["cv_folds"],
-                                        params["bias_variance_rounds"], params["seed"])
+        estimator = estimator_named(params["estimator"])
+        trained = train_and_evaluate(estimator, data, feature_set, tuple(params[estimator.grid_param]),
+                                     params["cv_folds"], params["bias_variance_rounds"], params["seed"])
         seconds = time.perf_counter() - began
-    session.cluster.shutdown()
-    honest = evaluation.report["evaluation"]["subject_grouped_cv"]["subject"]
     return {"items": len(data.y), "seconds": seconds, "load_seconds": loaded, "feature_set": feature_set,
-            "k": evaluation.report["model"]["k"], "subject_roc_auc": honest["roc_auc"], **rss.figures(),
+            "params": trained.model_info.params, "subject_roc_auc": trained.gate_score, **rss.figures(),
             "process_peak_rss_mib": own_peak_rss_mib()}
 
 
@@ -337,11 +343,13 @@ def stage_dag(folder: str, n: int) -> dict:
     """`airflow dags test` of the whole pipeline on the dataset (after emptying the capture session)."""
     import re
 
-    from gait_airflow import stages
+    from gait_airflow.clients import AirflowServices, hdfs_client
+    from include.capture import read_manifest
+    from include.stages.ingest import discard_queued
     from scripts.demo import task_durations
 
     date, batch = batch_of(n)
-    dropped = stages.discard_queued()
+    dropped = discard_queued(AirflowServices())
     log_path = RESULTS_DIR / "logs" / f"dag-{batch}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:
@@ -355,38 +363,35 @@ def stage_dag(folder: str, n: int) -> dict:
     finished = re.findall(r"DagRun Finished: dag_id=" + re.escape(DAG_ID) + r",.*?state=(\w+)", text)
     if finished[-1:] != ["success"]:
         raise RuntimeError(f"the DAG run for batch {batch} did not succeed; log: {log_path}")
-    landed = stages.read_manifest(stages.hdfs_client(), batch)["readings"]
+    landed = read_manifest(hdfs_client(), batch).readings
     return {"batch": batch, "items": landed, "seconds": seconds, "discarded_before": dropped,
             "tasks": dict(task_durations(text)), **rss.figures()}
 
 
 def stage_cleanup(batches: list[int], scaled: list[int]) -> dict:
     """Delete the benchmark's HDFS batches, the copies' Cassandra partitions and the benchmark topics."""
-    from confluent_kafka.admin import AdminClient
-    from airflow.sdk import BaseHook
-
-    from gait_airflow.stages import cassandra_session, hdfs_client
+    from gait_airflow.clients import cassandra_session, hdfs_client
     from include import names
-    from include.capture import dead_letter_dir, read_manifest
+    from include.capture import read_manifest
+    from include.filestore import exists
+    from include.layout import BatchLayout
 
     store = hdfs_client()
     copies: set[str] = set()
     for n in scaled:
         _, batch = batch_of(n)
-        if store.status(names.raw_batch_dir(batch), strict=False):
-            copies |= set(read_manifest(store, batch)["recordings"])
-    session = cassandra_session()
-    for table in (names.WINDOW_TABLE, names.FEATURE_TABLE):
-        statement = session.prepare(f"DELETE FROM {names.CASSANDRA_KEYSPACE}.{table} WHERE recording_id = ?")
-        for recording_id in sorted(copies):
-            session.execute(statement, (recording_id,))
-    session.cluster.shutdown()
+        if exists(store, BatchLayout(batch).capture_manifest):
+            copies |= set(read_manifest(store, batch).recordings)
+    with cassandra_session() as session:
+        for table in (names.WINDOW_TABLE, names.FEATURE_TABLE):
+            statement = session.prepare(f"DELETE FROM {names.CASSANDRA_KEYSPACE}.{table} WHERE recording_id = ?")
+            for recording_id in sorted(copies):
+                session.execute(statement, (recording_id,))
     for n in batches:
         _, batch = batch_of(n)
-        for directory in (names.raw_batch_dir(batch), dead_letter_dir(batch), names.manifest_dir(batch)):
+        for directory in BatchLayout(batch).directories:
             store.delete(directory, recursive=True)
-    extra = BaseHook.get_connection(names.KAFKA_CONN_ID).extra_dejson
-    admin = AdminClient({"bootstrap.servers": extra["bootstrap.servers"]})
+    admin = kafka_admin()
     for future in admin.delete_topics([BENCH_TOPIC, BENCH_TOPIC + ".baseline"]).values():
         try:
             future.result(30)
@@ -396,15 +401,22 @@ def stage_cleanup(batches: list[int], scaled: list[int]) -> dict:
     return {"copies_deleted": len(copies), "batches_deleted": len(batches)}
 
 
-def stage_prepare_topic() -> dict:
-    """The benchmark topic, fresh, with the pipeline topic's partitions."""
-    from confluent_kafka.admin import AdminClient, NewTopic
-    from airflow.sdk import BaseHook
+def kafka_admin():
+    """An AdminClient on the pipeline's Kafka connection, with its whole config (SASL included)."""
+    from airflow.providers.apache.kafka.hooks.client import KafkaAdminClientHook
 
     from include import names
 
-    admin = AdminClient({"bootstrap.servers": BaseHook.get_connection(names.KAFKA_CONN_ID)
-                         .extra_dejson["bootstrap.servers"]})
+    return KafkaAdminClientHook(kafka_config_id=names.KAFKA_CONN_ID).get_conn
+
+
+def stage_prepare_topic() -> dict:
+    """The benchmark topic, fresh, with the pipeline topic's partitions."""
+    from confluent_kafka.admin import NewTopic
+
+    from include import names
+
+    admin = kafka_admin()
     for topic in (BENCH_TOPIC, BENCH_TOPIC + ".baseline"):
         if topic in admin.list_topics(timeout=10).topics:
             admin.delete_topics([topic])[topic].result(30)
@@ -458,7 +470,7 @@ def run(args: argparse.Namespace, results: dict) -> dict:
     batches: list[int] = []
     scaled: list[int] = []
     results.update({"data": folder, "runs": args.runs, "scales": args.scales, "targets": TARGETS,
-                    "started_at": datetime.now(timezone.utc).isoformat(), "machine": machine()})
+                    "started_at": datetime.now(UTC).isoformat(), "machine": machine()})
     child("prepare_topic", {})
     results["numpy_floor"] = median_run([child("numpy_floor", {"folder": folder}) for _ in range(args.runs)])
 
@@ -500,7 +512,7 @@ def run(args: argparse.Namespace, results: dict) -> dict:
             dag_runs.append(child("dag", {"folder": folder, "n": n}))
         results["dag"] = median_run(dag_runs)
     results["cleanup"] = child("cleanup", {"batches": batches, "scaled": scaled})
-    results["finished_at"] = datetime.now(timezone.utc).isoformat()
+    results["finished_at"] = datetime.now(UTC).isoformat()
     results["summary"] = summarise(results)
     return results
 
@@ -622,7 +634,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.data.is_dir():
         parser.error(f"no dataset at {args.data}: unpack the full dataset first (README, 'Full dataset')")
     print(f"pipeline benchmark on {args.data} ({args.runs} run(s) per stage) ...", flush=True)
-    path = args.json or RESULTS_DIR / f"pipeline-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}.json"
+    path = args.json or RESULTS_DIR / f"pipeline-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     results: dict = {}
     try:

@@ -12,19 +12,21 @@ import json
 import sys
 import time
 
-CHANNELS = [f"l{i}" for i in range(1, 9)] + [f"r{i}" for i in range(1, 9)] + ["left_total", "right_total"]
+from include.gaitpdb import CHANNELS  # the project's root is on PYTHONPATH (scripts/with-env), driver and workers
 
 
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--offsets-file", required=True, help="local copy of the replay's kafka_offsets.json")
+    p.add_argument("--offsets-file", required=True, help="local copy of the replay's offsets manifest")
     p.add_argument("--kafka-bootstrap", required=True)
     p.add_argument("--recordings", required=True, help="comma-separated recording ids")
     p.add_argument("--window-size", type=int, default=100)
     p.add_argument("--max-windows", type=int, default=0, help="per recording; 0 = all")
     p.add_argument("--result-file", required=True, help="where to write the JSON result")
     args = p.parse_args(argv)
-    from pyspark.sql import SparkSession, Window, functions as F, types as T
+    from pyspark.sql import SparkSession, Window
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
 
     with open(args.offsets_file) as f:
         offsets = json.load(f)

@@ -10,12 +10,10 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "plugins"))
 
 
 DAG_TIMEOUT, TASK_TIMEOUT = 600.0, 300.0  # seconds; on the sample a DAG run takes about a minute, a task seconds
@@ -76,9 +74,9 @@ def task_durations(text: str) -> list[tuple[str, float]]:
 
 def main() -> int:
     from gait_airflow.report import batch_summary, format_summary
-    from gait_airflow.stages import batch_id
+    from include.layout import batch_id
 
-    logical_date = datetime.now(timezone.utc).replace(microsecond=0)
+    logical_date = datetime.now(UTC).replace(microsecond=0)
     log_path = ROOT / ".local" / "logs" / f"demo-{logical_date:%Y%m%dT%H%M%S}.log"
     print(f"running parkinson_gait_pipeline on the bundled sample (log: {log_path}) ...", flush=True)
     began = time.monotonic()

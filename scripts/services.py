@@ -13,12 +13,9 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from scripts.localservices import cassandra, ferretdb, hdfs, kafka, mosquitto, spark  # noqa: E402
-from scripts.localservices.core import DATA, LOGS, Service, ServiceError  # noqa: E402
+from scripts.localservices import cassandra, ferretdb, hdfs, kafka, mosquitto, spark
+from scripts.localservices.core import DATA, LOGS, Service, ServiceError
 
 # Start groups run in parallel; services inside a group start in order (the DataNode needs the NameNode).
 GROUPS: list[list[Service]] = [
@@ -50,7 +47,7 @@ def timed(label: str, fn) -> object:
 
 def cmd_install(args) -> None:
     for item in pick(args.services, INSTALLERS):
-        timed(item.name, lambda: (item.install(), "installed")[1])
+        timed(item.name, lambda item=item: (item.install(), "installed")[1])
 
 
 def cmd_up(args) -> None:
@@ -72,7 +69,7 @@ def cmd_up(args) -> None:
         sys.exit("services up failed:\n" + "\n\n".join(errors))
     for service in [s for s in SERVICES if s in chosen]:
         try:
-            timed(f"{service.name} objects", lambda: (service.bootstrap(), "ok")[1])
+            timed(f"{service.name} objects", lambda service=service: (service.bootstrap(), "ok")[1])
         except Exception as exc:  # noqa: BLE001 - report which service failed, then stop
             sys.exit(f"creating {service.name}'s pipeline objects failed: {exc}; see {service.log}")
 

@@ -25,23 +25,24 @@ def pixels_like(png: bytes, colour: tuple[int, int, int], tolerance: int = 12) -
     return int((np.abs(rgb - np.array(colour)).max(axis=-1) <= tolerance).sum())
 
 
-def read_json(store, path: str) -> dict:
-    with store.read(path) as reader:
-        return json.loads(reader.read())
+def reconciliation(batch: str) -> dict:
+    """The batch's reconciliation as written to HDFS (its stored JSON, as an operator reads it)."""
+    from gait_airflow.clients import hdfs_client
+    from include.filestore import read_bytes
+    from include.layout import BatchLayout
+
+    return json.loads(read_bytes(hdfs_client(), BatchLayout(batch).reconciliation))
 
 
 def cassandra_rows(table: str, recordings: list[str]) -> list[dict]:
     from cassandra.query import dict_factory
 
-    from gait_airflow.stages import cassandra_session
+    from gait_airflow.clients import cassandra_session
 
-    session = cassandra_session()
-    session.row_factory = dict_factory
-    statement = session.prepare(f"SELECT * FROM {names.CASSANDRA_KEYSPACE}.{table} WHERE recording_id = ?")
-    try:
+    with cassandra_session() as session:
+        session.row_factory = dict_factory
+        statement = session.prepare(f"SELECT * FROM {names.CASSANDRA_KEYSPACE}.{table} WHERE recording_id = ?")
         return [row for r in recordings for row in session.execute(statement, (r,))]
-    finally:
-        session.cluster.shutdown()
 
 
 def cassandra_windows(recordings: list[str]) -> list[dict]:
@@ -99,8 +100,8 @@ def kafka_range(offsets: dict) -> list[tuple[bytes, bytes]]:
     hook = KafkaConsumerHook(topics=[], kafka_config_id=names.KAFKA_CONN_ID)
     consumer = Consumer({**hook.get_connection(names.KAFKA_CONN_ID).extra_dejson,
                          "group.id": "gait-tests-range-reader", "enable.auto.commit": False})
-    ranges = {int(p): (lo, hi) for p, (lo, hi) in offsets["partitions"].items() if hi > lo}
-    consumer.assign([TopicPartition(offsets["topic"], p, lo) for p, (lo, _hi) in ranges.items()])
+    ranges = {p: (lo, hi) for p, (lo, hi) in offsets.partitions.items() if hi > lo}
+    consumer.assign([TopicPartition(offsets.topic, p, lo) for p, (lo, _hi) in ranges.items()])
     messages, done, deadline = [], set(), time.monotonic() + 60
     try:
         while len(done) < len(ranges):
@@ -121,16 +122,19 @@ def assert_kafka_range_equals_landed(batch: str) -> dict:
     """The topic's recorded range holds exactly the batch's landed HDFS lines, each keyed by its recording."""
     from collections import Counter
 
-    from gait_airflow.stages import hdfs_client
-    from include.capture import read_lines, read_manifest
-    from include.replay import offsets_manifest_path
+    from gait_airflow.clients import hdfs_client
+    from include.capture import read_manifest
+    from include.filestore import read_lines, require_record
+    from include.layout import BatchLayout
+    from include.records import KafkaOffsets
 
-    store = hdfs_client()
-    manifest, offsets = read_manifest(store, batch), read_json(store, offsets_manifest_path(batch))
-    landed = Counter((r.encode(), line.encode()) for r in manifest["recordings"]
-                     for line in read_lines(store, f"{manifest['raw_dir']}/{r}.jsonl"))
+    store, layout = hdfs_client(), BatchLayout(batch)
+    manifest = read_manifest(store, batch)
+    offsets = require_record(store, layout.kafka_offsets, KafkaOffsets, "the replay did not write it")
+    landed = Counter((r.encode(), line.encode()) for r in manifest.recordings
+                     for line in read_lines(store, layout.recording_file(r)))
     in_kafka = Counter(kafka_range(offsets))
-    assert in_kafka == landed and sum(landed.values()) == offsets["messages"] == manifest["readings"]
+    assert in_kafka == landed and sum(landed.values()) == offsets.messages == manifest.readings
     return offsets
 
 
@@ -145,21 +149,23 @@ ROW_SPECIFIC = ("written_at", "batch_id")
 def final_state(batch: str, dag_id: str) -> dict:
     """Everything a run leaves behind for its batch, but what must differ between runs (RUN_SPECIFIC,
     ROW_SPECIFIC)."""
-    from gait_airflow.stages import hdfs_client
-    from include.capture import dead_letter_dir, read_lines, read_manifest
+    from gait_airflow.clients import hdfs_client
+    from include.capture import read_manifest
+    from include.filestore import read_lines
+    from include.layout import BatchLayout
 
-    store = hdfs_client()
+    store, layout = hdfs_client(), BatchLayout(batch)
     manifest = read_manifest(store, batch)
-    recordings = sorted(manifest["recordings"])
-    landed = {r: read_lines(store, f"{manifest['raw_dir']}/{r}.jsonl") for r in recordings}
+    recordings = sorted(manifest.recordings)
+    landed = {r: read_lines(store, layout.recording_file(r)) for r in recordings}
     dead = sorted(json.dumps({k: v for k, v in json.loads(line).items() if k != "received_at"}, sort_keys=True)
-                  for line in read_lines(store, f"{dead_letter_dir(batch)}/dead_letters.jsonl"))
+                  for line in read_lines(store, layout.dead_letter_file))
     tables = {table: sorted((tuple(sorted((k, v) for k, v in row.items() if k not in ROW_SPECIFIC))
                              for row in cassandra_rows(table, recordings)), key=repr)
               for table in (names.WINDOW_TABLE, names.FEATURE_TABLE)}
     docs = metrics_documents(f"{dag_id}__{batch}")
     metrics = [{k: v for k, v in doc.items() if k not in RUN_SPECIFIC} for doc in docs]
-    return {"manifest": {k: manifest[k] for k in ("recordings", "seq_ranges", "readings", "dead_letters",
+    return {"manifest": {k: getattr(manifest, k) for k in ("recordings", "seq_ranges", "readings", "dead_letters",
                                                   "dead_letter_reasons")},
             "landed": landed, "dead_letters": dead, "tables": tables,
             "metrics": json.loads(json.dumps(metrics, default=str))}

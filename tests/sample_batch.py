@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from include import names
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LOGS = ROOT / "test-artifacts" / "e2e"
 DAG_ID = "parkinson_gait_pipeline"
 # A batch of its own per test session: leftovers of earlier local runs never mix in.
-LOGICAL_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=int(time.time()) % 10_000_000)
+LOGICAL_DATE = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=int(time.time()) % 10_000_000)
 CONF = {"capture_idle_seconds": 3, "bias_variance_rounds": 5, "cv_folds": 3}
 NONCE = uuid.uuid4().hex[:8]
 VALID = {"recording_id": "GaCo01_01", "seq": 5_000_000, "t": 0.0, "left": [1.0] * 8, "right": [1.0] * 8,
@@ -38,7 +38,7 @@ MALFORMED = [  # (topic, payload, expected reason); each unique, so none is take
 
 
 def batch() -> str:
-    from gait_airflow.stages import batch_id
+    from include.layout import batch_id
 
     return batch_id(LOGICAL_DATE, "")
 
@@ -56,10 +56,11 @@ def publish_malformed() -> None:
 
 def run_sample_batch() -> dict:
     """The first run of the session's sample batch (asserts that it succeeded); its log text and seconds."""
-    from gait_airflow.stages import discard_queued
+    from gait_airflow.clients import AirflowServices
+    from include.stages.ingest import discard_queued
     from scripts.demo import run_dag
 
-    discard_queued()  # what earlier local runs left queued for the capture client (CI starts empty)
+    discard_queued(AirflowServices())  # what earlier local runs left queued for the capture client (CI starts empty)
     publish_malformed()
     began = time.monotonic()
     log_path = LOGS / "pipeline-run1.log"

@@ -9,17 +9,26 @@ import hashlib
 import json
 import re
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from include import gaitpdb, names
 from include.features import GAIT_FEATURES, recording_feature_windows
+from include.layout import BatchLayout
 from include.plots import HEIGHT, WIDTH, png_size
 from scripts.demo import last_state, run_dag, run_task
-from tests.pipeline_checks import (BLUE, ORANGE, SAMPLE_READINGS, assert_kafka_range_equals_landed,
-                                   assert_windows_equal_reference, cassandra_rows, champion_document,
-                                   metrics_documents, pixels_like, read_json)
+from tests.pipeline_checks import (
+    BLUE,
+    ORANGE,
+    SAMPLE_READINGS,
+    assert_kafka_range_equals_landed,
+    assert_windows_equal_reference,
+    cassandra_rows,
+    champion_document,
+    metrics_documents,
+    pixels_like,
+)
 from tests.sample_batch import CONF, DAG_ID, LOGICAL_DATE, LOGS, MALFORMED, batch
 
 NIGHTLY = "parkinson_nightly_retrain"
@@ -43,16 +52,17 @@ def task_alone(dag_id: str, task_id: str, date: datetime = LOGICAL_DATE, params:
 
 
 def test_capture_landed_every_valid_reading_and_dead_lettered_the_rest(sample_run):
-    from gait_airflow.stages import hdfs_client
-    from include.capture import dead_letter_dir, read_lines, read_manifest
+    from gait_airflow.clients import hdfs_client
+    from include.capture import read_manifest
+    from include.filestore import read_lines
 
     store = hdfs_client()
     manifest = read_manifest(store, batch())
-    assert manifest["readings"] == SAMPLE_READINGS
-    assert manifest["recordings"] == {p.stem: 1050 for p in gaitpdb.recording_files(gaitpdb.SAMPLE_DIR)}
-    assert manifest["dead_letters"] == len(MALFORMED)
-    assert manifest["dead_letter_reasons"] == dict(Counter(reason for _, _, reason in MALFORMED))
-    records = [json.loads(line) for line in read_lines(store, f"{dead_letter_dir(batch())}/dead_letters.jsonl")]
+    assert manifest.readings == SAMPLE_READINGS
+    assert manifest.recordings == {p.stem: 1050 for p in gaitpdb.recording_files(gaitpdb.SAMPLE_DIR)}
+    assert manifest.dead_letters == len(MALFORMED)
+    assert manifest.dead_letter_reasons == dict(Counter(reason for _, _, reason in MALFORMED))
+    records = [json.loads(line) for line in read_lines(store, BatchLayout(batch()).dead_letter_file)]
     assert len(records) == len(MALFORMED)
     for record in records:
         assert record["topic"].startswith("gait/readings/") and record["reason"] and record["received_at"]
@@ -61,7 +71,7 @@ def test_capture_landed_every_valid_reading_and_dead_lettered_the_rest(sample_ru
 
 def test_kafka_range_read_back_equals_the_landed_lines(sample_run):
     offsets = assert_kafka_range_equals_landed(batch())
-    assert offsets["messages"] == SAMPLE_READINGS and len(offsets["partitions"]) == names.KAFKA_PARTITIONS
+    assert offsets.messages == SAMPLE_READINGS and len(offsets.partitions) == names.KAFKA_PARTITIONS
 
 
 def test_every_cassandra_window_equals_the_numpy_reference(sample_run):
@@ -85,7 +95,7 @@ def test_every_cassandra_feature_window_equals_the_numpy_reference(sample_run):
 
 
 def test_metrics_document_has_every_field(sample_run):
-    from gait_airflow.stages import hdfs_client
+    from gait_airflow.clients import hdfs_client
 
     docs = metrics_documents(f"{DAG_ID}__{batch()}")
     assert len(docs) == 1
@@ -97,8 +107,9 @@ def test_metrics_document_has_every_field(sample_run):
                     "tp", "tn", "fp", "fn"):
             assert key in metrics
     assert honest["window"]["n"] == 130 and honest["subject"]["n"] == 12
-    assert len(honest["chosen_k_per_fold"]) == honest["folds"] == CONF["cv_folds"]
-    assert doc["model"]["k"] in doc["model"]["k_grid"] and doc["model"]["feature_set"] == "means"
+    assert len(honest["chosen_per_fold"]) == honest["folds"] == CONF["cv_folds"]
+    model = doc["model"]
+    assert model["estimator"] == "knn" and model["params"]["k"] in model["grid"] and model["feature_set"] == "means"
     assert "leaky" in doc["evaluation"]["leaky_random_split"]["note"]
     assert doc["evaluation"]["majority_class"]["subject_accuracy"] == 0.5
     assert set(doc["evaluation"]["bias_variance"]) >= {"loss", "bias", "variance", "rounds"}
@@ -108,7 +119,7 @@ def test_metrics_document_has_every_field(sample_run):
     assert doc["params"]["window_size"] == 100 and doc["params"]["cv_folds"] == 3
     lineage = doc["lineage"]
     assert lineage["batch_id"] == batch() and lineage["kafka_offsets"]["messages"] == SAMPLE_READINGS
-    assert lineage["raw_dir"] == names.raw_batch_dir(batch())
+    assert lineage["raw_dir"] == BatchLayout(batch()).raw_dir
     reconciliation = lineage["reconciliation"]  # counts at every hop, checked by reconcile_counts
     assert reconciliation["ok"] and all(check["ok"] for check in reconciliation["checks"])
     assert {k: reconciliation["counts"][k] for k in ("published", "landed_in_hdfs", "dead_lettered",
@@ -141,33 +152,41 @@ def set_champion(document: dict | None) -> None:
 
 
 def champion_with_recipe(run_id: str, feature_set: str, window_size: int, k: int) -> dict:
-    return {"_id": names.CHAMPION_ID, "run_id": run_id, "feature_set": feature_set, "window_size": window_size,
-            "k": k, "metric": "subject_roc_auc", "artifact": {"sha256": "0" * 64}}
+    from include.records import Artifact, Champion, Recipe, to_document
+
+    recipe = Recipe(feature_set=feature_set, window_size=window_size, estimator="knn", params={"k": k})
+    return to_document(Champion(
+        id=names.CHAMPION_ID, run_id=run_id, recipe=recipe,
+        metric="subject_roc_auc", score=0.6, previous_run_id=None, previous_score_on_same_data=None,
+        artifact=Artifact(hdfs_path="/nowhere", sha256="0" * 64, bytes=0, format="none"), reason="set by a test",
+        promoted_at="2026-01-01T00:00:00+00:00"))
 
 
 def test_gate_promotes_a_better_model_and_keeps_the_champion_otherwise(sample_run):
     """Both branches on the sample batch, each from a champion set up for it. A candidate trained with k fixed
     to 5 (grid of one) has exactly the score of a champion whose recipe is k=5 on the same folds: the tie keeps
     the champion. A champion whose k exceeds every training fold predicts the prior (AUC 0.5): promoted."""
-    from gait_airflow.model_stages import champion_gate, train
+    from gait_airflow.clients import AirflowServices
     from gait_airflow.params import TRAINING_PARAMS
+    from include.stages.gate import champion_gate
+    from include.stages.train import train
 
-    dag_id = "gate_test"
+    dag_id, services = "gate_test", AirflowServices()
     params = {name: param.value for name, param in TRAINING_PARAMS.items()}
-    trained = train(batch(), dag_id, {**params, "knn_k_grid": [5], "cv_folds": 3, "bias_variance_rounds": 2},
-                    "batch")
+    trained = train(services, batch(), dag_id,
+                    {**params, "knn_k_grid": [5], "cv_folds": 3, "bias_variance_rounds": 2}, "batch")
     before = champion_document()
     try:
         set_champion(champion_with_recipe("an_earlier_run", "means", 100, 5))
-        kept = champion_gate(batch(), dag_id)
-        assert kept["decision"] == "kept" and kept["champion_score"] == kept["candidate_score"]
+        kept = champion_gate(services, batch(), dag_id)
+        assert kept.decision == "kept" and kept.champion_score == kept.candidate_score
         assert champion_document()["run_id"] == "an_earlier_run"
-        assert kept["evaluated_on"]["subjects"] == 12 and kept["evaluated_on"]["folds"] == 3
+        assert kept.evaluated_on.subjects == 12 and kept.evaluated_on.folds == 3
 
         set_champion(champion_with_recipe("a_weak_run", "means", 100, 1000))
-        promoted = champion_gate(batch(), dag_id)
-        assert promoted["decision"] == "promoted" and promoted["champion_score"] == pytest.approx(0.5)
-        assert promoted["candidate_score"] == kept["candidate_score"] > 0.5
+        promoted = champion_gate(services, batch(), dag_id)
+        assert promoted.decision == "promoted" and promoted.champion_score == pytest.approx(0.5)
+        assert promoted.candidate_score == kept.candidate_score > 0.5
         champion = champion_document()
         assert champion["run_id"] == trained["run_id"] and champion["previous_run_id"] == "a_weak_run"
     finally:
@@ -178,25 +197,29 @@ def test_gate_compares_a_champion_of_another_window_size_on_the_same_data(sample
     """Windows of several sizes coexist (window_size is in the tables' key): after the Spark job ran the sample
     batch with windows of 50, its windows of 100 are still there, and a champion trained on windows of 50 is
     re-scored on the candidate's recordings (windows of 100) instead of being reported unavailable."""
-    from gait_airflow.model_stages import champion_gate, train
+    from gait_airflow.clients import AirflowServices
     from gait_airflow.params import TRAINING_PARAMS
+    from include.stages.gate import champion_gate
+    from include.stages.train import train
 
+    services = AirflowServices()
     text = task_alone(DAG_ID, "spark_window_means", params={**CONF, "window_size": 50})
     assert "-> 273 windows of 50" in text
     assert assert_windows_equal_reference(batch(), window_size=50) == 13 * 21
     assert assert_windows_equal_reference(batch()) == 130
     params = {name: param.value for name, param in TRAINING_PARAMS.items()}
-    train(batch(), "gate_test", {**params, "knn_k_grid": [5], "cv_folds": 3, "bias_variance_rounds": 2}, "batch")
+    train(services, batch(), "gate_test", {**params, "knn_k_grid": [5], "cv_folds": 3, "bias_variance_rounds": 2},
+          "batch")
     before = champion_document()
     try:
         set_champion(champion_with_recipe("a_run_on_windows_of_50", "means", 50, 5))
-        decision = champion_gate(batch(), "gate_test")
+        decision = champion_gate(services, batch(), "gate_test")
     finally:
         set_champion(before)
-    assert decision["champion_score"] is not None, decision["reason"]
-    assert decision["evaluated_on"]["champion_recipe"]["window_size"] == 50
-    assert decision["evaluated_on"]["subjects"] == 12 and decision["decision"] in ("promoted", "kept")
-    assert (decision["decision"] == "promoted") == (decision["candidate_score"] > decision["champion_score"])
+    assert decision.champion_score is not None, decision.reason
+    assert decision.evaluated_on.champion_recipe.window_size == 50
+    assert decision.evaluated_on.subjects == 12 and decision.decision in ("promoted", "kept")
+    assert (decision.decision == "promoted") == (decision.candidate_score > decision.champion_score)
 
 
 MAIN_TASKS = [  # (task, what its log or return value must show); in the order the DAG runs them
@@ -206,13 +229,12 @@ MAIN_TASKS = [  # (task, what its log or return value must show); in the order t
     ("simulate_sensors", {"simulated": True, "readings": SAMPLE_READINGS}),
     ("capture_mqtt_to_hdfs", {"readings": SAMPLE_READINGS, "new_readings": 0, "dead_letters": len(MALFORMED)}),
     ("replay_hdfs_to_kafka", {"messages": SAMPLE_READINGS}),
-    ("wait_for_kafka_readings", "[DAG TEST] Trigger completed"),
+    ("wait_for_batch_in_kafka", f"batch {batch()}: all {SAMPLE_READINGS} messages readable on {names.KAFKA_TOPIC}"),
     ("wait_for_cassandra_table", f"existence of table: {names.CASSANDRA_KEYSPACE}.{names.WINDOW_TABLE}"),
     ("spark_window_means", "window_means: 13,650 messages read (13,650 distinct) -> 130 windows"),
     ("reconcile_counts", {"ok": True}),
-    ("train_knn", {"k": None}),
+    ("train_knn", {"params": None}),
     ("store_metrics", {"updated": True}),
-    ("wait_for_metrics_document", "Sensor check existence of the document"),
     ("champion_gate", {"metric": "subject_roc_auc"}),
 ]
 
@@ -243,29 +265,31 @@ def test_each_main_task_alone_with_tasks_test(sample_run, task_id, expected):
 def test_a_batch_that_does_not_reconcile_fails_at_once(sample_run):
     """One window fewer in the Spark summary than the landed rows make: reconcile_counts fails on its first try
     (a deterministic error: no retry) and says which counts disagree."""
-    from gait_airflow.stages import hdfs_client, spark_summary_path
+    from gait_airflow.clients import hdfs_client
+    from include.filestore import read_bytes
 
-    store, path = hdfs_client(), spark_summary_path(batch())
-    original = read_json(store, path)
-    store.write(path, data=json.dumps({**original, "windows_written": original["windows_written"] - 1}),
-                overwrite=True, encoding="utf-8")
+    store, path = hdfs_client(), BatchLayout(batch()).spark_summary
+    original = read_bytes(store, path)
+    changed = json.loads(original)
+    changed["windows_written"] -= 1
+    store.write(path, data=json.dumps(changed), overwrite=True, encoding="utf-8")
     try:
         ok, text = run_task(DAG_ID, "reconcile_counts", LOGICAL_DATE, LOGS / "task-reconcile-mismatch.log")
     finally:
-        store.write(path, data=json.dumps(original), overwrite=True, encoding="utf-8")
+        store.write(path, data=original, overwrite=True)
     assert not ok and "does not reconcile: windows written = expected from the landed rows: 129 vs 130" in text
     assert last_state(text) == "failed", "a deterministic error must not be retried"
     task_alone(DAG_ID, "reconcile_counts")
 
 
-NEVER_CAPTURED = datetime(2001, 1, 1, tzinfo=timezone.utc)
+NEVER_CAPTURED = datetime(2001, 1, 1, tzinfo=UTC)
 DETERMINISTIC = [  # (task, date, what its one line must say): each fails on its first try, no retry
     ("replay_hdfs_to_kafka", NEVER_CAPTURED, "has not been captured"),
     ("spark_window_means", NEVER_CAPTURED, "no offsets manifest at /data/parkinson/manifests/batch=20010101T000000"),
-    ("reconcile_counts", NEVER_CAPTURED, "replay or Spark manifest missing; run those tasks first"),
+    ("reconcile_counts", NEVER_CAPTURED, "no KafkaOffsets at hdfs:///data/parkinson/manifests/batch=20010101T000000/"),
     ("train_knn", NEVER_CAPTURED, "has not been captured"),
-    ("store_metrics", NEVER_CAPTURED, "no training report at"),
-    ("champion_gate", NEVER_CAPTURED, "no training report at"),
+    ("store_metrics", NEVER_CAPTURED, "no TrainingReport at"),
+    ("champion_gate", NEVER_CAPTURED, "no TrainingReport at"),
 ]
 
 
@@ -299,7 +323,7 @@ def test_bad_simulator_input_fails_at_once_and_publishes_nothing(tmp_path, case)
 def nightly_run(sample_run):
     """The nightly DAG after the sample batch, with a champion whose recipe is weak (k larger than any fold:
     AUC 0.5), so its gate surely promotes the retrained model."""
-    from gait_airflow.stages import batch_id
+    from include.layout import batch_id
 
     set_champion(champion_with_recipe("a_weak_run", "gait", 300, 1000))
     ok, text = run_dag(NIGHTLY, NIGHTLY_DATE, NIGHTLY_CONF, LOGS / "nightly.log")
@@ -308,23 +332,24 @@ def nightly_run(sample_run):
 
 
 def test_nightly_retrain_gates_and_predicts_the_latest_batch(nightly_run):
-    from gait_airflow.model_stages import latest_scored_batch
-    from gait_airflow.stages import hdfs_client
+    from gait_airflow.clients import hdfs_client
     from include.capture import read_manifest
+    from include.stages.predict import latest_scored_batch
 
     docs = metrics_documents(nightly_run)
     assert len(docs) == 1 and docs[0]["lineage"]["scope"] == "all" and docs[0]["data"]["windows"] >= 39
     assert docs[0]["model"]["feature_set"] == "gait" and len(docs[0]["model"]["features"]) == 32
     gate = docs[0]["gate"]
     assert gate["decision"] == "promoted" and gate["champion_run_id"] == "a_weak_run"
-    assert gate["evaluated_on"]["champion_recipe"] == {"feature_set": "gait", "k": 1000, "window_size": 300}
+    assert gate["evaluated_on"]["champion_recipe"] == {"feature_set": "gait", "window_size": 300, "estimator": "knn",
+                                                       "params": {"k": 1000}}
     assert gate["champion_score"] < gate["candidate_score"]
     assert gate["evaluated_on"]["fingerprint"] == docs[0]["data"]["fingerprint"]
     champion = champion_document()
-    assert champion["run_id"] == nightly_run and champion["feature_set"] == "gait"
+    assert champion["run_id"] == nightly_run and champion["recipe"]["feature_set"] == "gait"
     store = hdfs_client()
     latest = latest_scored_batch(store)  # the session's latest batch in CI; a later one may exist locally
-    recordings = sorted(read_manifest(store, latest)["recordings"])
+    recordings = sorted(read_manifest(store, latest).recordings)
     by_model = [p for p in cassandra_rows(names.PREDICTION_TABLE, recordings) if p["model_run"] == nightly_run]
     assert len(by_model) == len(recordings)
     for row in by_model:
@@ -336,7 +361,7 @@ def test_nightly_retrain_gates_and_predicts_the_latest_batch(nightly_run):
 NIGHTLY_TASKS = [
     ("wait_for_cassandra_table", f"existence of table: {names.CASSANDRA_KEYSPACE}.{names.WINDOW_TABLE}"),
     ("wait_for_hdfs", f"Poking for file {names.HDFS_MODEL_DIR}"),
-    ("train_knn", {"k": None}),
+    ("train_knn", {"params": None}),
     ("store_metrics", {"updated": True}),
     ("champion_gate", {"decision": "already_champion"}),
     ("predict_latest_batch", {"model_run": None}),
@@ -345,28 +370,26 @@ NIGHTLY_TASKS = [
 
 @pytest.mark.parametrize("task_id, expected", NIGHTLY_TASKS, ids=[t for t, _ in NIGHTLY_TASKS])
 def test_each_nightly_task_alone_with_tasks_test(nightly_run, task_id, expected):
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     text = task_alone(NIGHTLY, task_id, NIGHTLY_DATE, NIGHTLY_CONF)
     check_output(text, expected)
     if task_id == "predict_latest_batch":  # upserts: one row per recording and model run, all from this try
-        from gait_airflow.stages import hdfs_client
+        from gait_airflow.clients import hdfs_client
         from include.capture import read_manifest
 
         result = returned(text)
-        recordings = sorted(read_manifest(hdfs_client(), result["batch_id"])["recordings"])
+        recordings = sorted(read_manifest(hdfs_client(), result["batch_id"]).recordings)
         rows = [p for p in cassandra_rows(names.PREDICTION_TABLE, recordings) if p["model_run"] == nightly_run]
         assert result["model_run"] == nightly_run and len(rows) == len(recordings) == result["recordings"]
-        assert all(row["predicted_at"].replace(tzinfo=timezone.utc) >= started.replace(microsecond=0) -
+        assert all(row["predicted_at"].replace(tzinfo=UTC) >= started.replace(microsecond=0) -
                    timedelta(seconds=1) for row in rows)
 
 
 def test_tampered_champion_artifact_is_refused(nightly_run):
     """Predictions load the champion only if its bytes match the registry's sha256."""
-    from airflow.providers.mongo.hooks.mongo import MongoHook
-
-    from gait_airflow.model_stages import load_champion
-    from gait_airflow.stages import hdfs_client
+    from gait_airflow.clients import AirflowServices, hdfs_client
     from include.errors import IntegrityError
+    from include.stages.predict import load_champion
 
     store = hdfs_client()
     champion = champion_document()
@@ -375,13 +398,12 @@ def test_tampered_champion_artifact_is_refused(nightly_run):
         original = reader.read()
     store.write(path, data=original + b"tampered", overwrite=True)
     try:
-        with MongoHook(mongo_conn_id=names.MONGO_CONN_ID) as hook, pytest.raises(IntegrityError, match="refusing"):
-            load_champion(store, hook)
+        with pytest.raises(IntegrityError, match="refusing"):
+            load_champion(AirflowServices(), store)
     finally:
         store.write(path, data=original, overwrite=True)
-    with MongoHook(mongo_conn_id=names.MONGO_CONN_ID) as hook:
-        entry, model = load_champion(store, hook)
-    assert entry["_id"] == champion["run_id"] and hasattr(model, "predict_proba")
+    entry, model = load_champion(AirflowServices(), store)
+    assert entry.run_id == champion["run_id"] and hasattr(model, "predict_proba")
 
 
 def test_mongo_down_gives_a_readable_failure_and_the_retry_succeeds(sample_run):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,13 +20,12 @@ import pytest
 from include import gaitpdb
 from scripts.demo import run_dag
 from tests.faults.harness import RunLog
-from tests.pipeline_checks import (assert_kafka_range_equals_landed, assert_windows_equal_reference,
-                                   metrics_documents)
+from tests.pipeline_checks import assert_kafka_range_equals_landed, assert_windows_equal_reference, metrics_documents
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / "test-artifacts" / "small-batches"
 DAG_ID = "parkinson_gait_pipeline"
-BASE_DATE = datetime(2026, 3, 1, tzinfo=timezone.utc) + timedelta(minutes=int(time.time()) % 100_000)
+BASE_DATE = datetime(2026, 3, 1, tzinfo=UTC) + timedelta(minutes=int(time.time()) % 100_000)
 CONF = {"simulate_sensors": False, "capture_idle_seconds": 3, "bias_variance_rounds": 3, "cv_folds": 3}
 # recording published -> sample file whose rows it carries; ids no other test uses (subjects 9x)
 ONE = {"GaPt93_01": "GaPt03_01"}  # partition 2 of 3 (librdkafka's partitioner: CRC32 of the key)
@@ -45,10 +44,10 @@ def device_folder(case: str, recordings: dict[str, str]) -> Path:
 
 def publish(folder: Path, readings_per_message: int, max_rows: int = 0) -> dict:
     """What the insoles would send, published before the run (the DAG's simulator stays off)."""
-    from gait_airflow.stages import mqtt_client_factory
+    from gait_airflow.clients import mqtt_client
     from include.simulator import publish_recordings
 
-    client = mqtt_client_factory()(client_id="")
+    client = mqtt_client(client_id="")
     try:
         return publish_recordings(client, folder, batch_size=readings_per_message, max_rows=max_rows)
     finally:
@@ -56,7 +55,7 @@ def publish(folder: Path, readings_per_message: int, max_rows: int = 0) -> dict:
 
 
 def run_case(case: str, day: int, conf: dict) -> tuple[str, RunLog]:
-    from gait_airflow.stages import batch_id
+    from include.layout import batch_id
 
     date = BASE_DATE + timedelta(days=day)
     ok, text = run_dag(DAG_ID, date, {**CONF, **conf}, LOGS / f"{case}.log")
@@ -67,9 +66,10 @@ def run_case(case: str, day: int, conf: dict) -> tuple[str, RunLog]:
 
 @pytest.fixture(scope="module")
 def one_recording():
-    from gait_airflow.stages import discard_queued
+    from gait_airflow.clients import AirflowServices
+    from include.stages.ingest import discard_queued
 
-    discard_queued()
+    discard_queued(AirflowServices())
     folder = device_folder("one-recording", ONE)
     publish(folder, readings_per_message=1)
     batch, log = run_case("one-recording", 0, {"window_size": ONE_WINDOW})
@@ -78,9 +78,10 @@ def one_recording():
 
 @pytest.fixture(scope="module")
 def pair_on_one_partition(sample_run):
-    from gait_airflow.stages import discard_queued
+    from gait_airflow.clients import AirflowServices
+    from include.stages.ingest import discard_queued
 
-    discard_queued()
+    discard_queued(AirflowServices())
     folder = device_folder("pair", PAIR)
     publish(folder, readings_per_message=25)
     publish(folder, readings_per_message=1, max_rows=120)  # a device re-sending its first 120 readings
@@ -90,7 +91,7 @@ def pair_on_one_partition(sample_run):
 
 def test_one_recording_is_read_from_its_one_partition(one_recording):
     offsets = assert_kafka_range_equals_landed(one_recording["batch"])
-    assert list(offsets["partitions"]) == ["2"] and offsets["messages"] == 1050
+    assert list(offsets.partitions) == [2] and offsets.messages == 1050
     assert assert_windows_equal_reference(one_recording["batch"], one_recording["folder"], ONE_WINDOW) == 15
 
 
@@ -114,14 +115,14 @@ def test_one_recording_shows_on_the_report_page(one_recording):
 
 
 def test_pair_on_one_partition_is_exact(pair_on_one_partition):
-    from gait_airflow.stages import hdfs_client
+    from gait_airflow.clients import hdfs_client
     from include.capture import read_manifest
 
     batch = pair_on_one_partition["batch"]
     offsets = assert_kafka_range_equals_landed(batch)
-    assert list(offsets["partitions"]) == ["0"] and offsets["messages"] == 2 * 1050
+    assert list(offsets.partitions) == [0] and offsets.messages == 2 * 1050
     manifest = read_manifest(hdfs_client(), batch)
-    assert manifest["duplicates_dropped"] == 2 * 120 and manifest["recordings"] == {r: 1050 for r in PAIR}
+    assert manifest.duplicates_dropped == 2 * 120 and manifest.recordings == {r: 1050 for r in PAIR}
     assert assert_windows_equal_reference(batch, pair_on_one_partition["folder"]) == 20
 
 

@@ -75,9 +75,10 @@ def wait_for_run(access: str, run_id: str, timeout: float = 900) -> dict:
 
 
 def test_trigger_from_the_form_and_find_the_run_in_the_report(airflow_ui):
-    from gait_airflow.report_app import PLOT_NAMES
-    from gait_airflow.stages import batch_id
     from playwright.sync_api import expect, sync_playwright
+
+    from gait_airflow.report_app import PLOT_NAMES
+    from include.layout import batch_id
 
     user, password = airflow_ui
     access = token(user, password)
@@ -144,7 +145,7 @@ def test_trigger_from_the_form_and_find_the_run_in_the_report(airflow_ui):
         page.screenshot(path=str(SHOTS / "model-report.png"), full_page=True)
 
         page.goto(f"{BASE}/plugin/model-report")  # the same page inside the UI, from the Browse menu
-        expect(page.frame_locator("iframe").locator("h1")).to_have_text("Parkinson gait KNN: model report")
+        expect(page.frame_locator("iframe").locator("h1")).to_have_text("Parkinson gait: model report")
         page.screenshot(path=str(SHOTS / "model-report-in-airflow.png"))
         browser.close()
 

@@ -64,9 +64,9 @@ def install(spec: str) -> None:
 
         capture.land = paused_land
     elif point == "produce":
-        from gait_airflow import stages
+        from gait_airflow import clients
 
-        make_producer = stages.kafka_producer
+        make_producer = clients.kafka_producer
 
         class PausingProducer:
             def __init__(self, producer) -> None:
@@ -80,7 +80,7 @@ def install(spec: str) -> None:
             def __getattr__(self, name):
                 return getattr(self._producer, name)
 
-        stages.kafka_producer = lambda *a, **kw: PausingProducer(make_producer(*a, **kw))
+        clients.kafka_producer = lambda *a, **kw: PausingProducer(make_producer(*a, **kw))
     else:
         raise SystemExit(f"unknown pause point {point!r}")
 

@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,11 +22,11 @@ FINISHED = re.compile(r"DagRun Finished: .*?state=(\w+)")
 END_STATES = ("success", "failed", "up_for_retry", "skipped", "upstream_failed")
 REPORT_FILE = ROOT / "test-artifacts" / "faults" / "report.json"
 REPORT: list[dict] = []  # one entry per fault case
-STARTED: list["DagRun"] = []  # every run started, so that a failed test leaves none behind
+STARTED: list[DagRun] = []  # every run started, so that a failed test leaves none behind
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass

@@ -12,21 +12,28 @@ retries, 15 s apart and growing) and the time from the fault to that task's succ
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from include import names
 from tests.faults.harness import REPORT, DagRun, RunLog, save_report, utcnow
-from tests.pipeline_checks import (SAMPLE_READINGS, SAMPLE_WINDOWS, assert_windows_equal_reference, cassandra_rows,
-                                   final_state, metrics_documents, read_json)
+from tests.pipeline_checks import (
+    SAMPLE_READINGS,
+    SAMPLE_WINDOWS,
+    assert_windows_equal_reference,
+    cassandra_rows,
+    final_state,
+    metrics_documents,
+    reconciliation,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / "test-artifacts" / "faults"
 DAG_ID = "parkinson_gait_pipeline"
 # Batches of this session: from 2026-06-01 (the e2e tests use dates before May, the benchmark December).
-BASE_DATE = datetime(2026, 6, 1, tzinfo=timezone.utc) + timedelta(minutes=int(time.time()) % 100_000)
+BASE_DATE = datetime(2026, 6, 1, tzinfo=UTC) + timedelta(minutes=int(time.time()) % 100_000)
 CONF = {"capture_idle_seconds": 3, "bias_variance_rounds": 3, "cv_folds": 3}
 # One reading per message: 13,650 messages, so the capture lands three chunks of 5,000 and acknowledges each.
 SINGLE = {**CONF, "readings_per_message": 1}
@@ -37,7 +44,7 @@ def logical_date(case: int) -> datetime:
 
 
 def batch(case: int) -> str:
-    from gait_airflow.stages import batch_id
+    from include.layout import batch_id
 
     return batch_id(logical_date(case), "")
 
@@ -45,9 +52,10 @@ def batch(case: int) -> str:
 @pytest.fixture(autouse=True)
 def empty_capture_session():
     """Each case captures only its own batch: drop what earlier local runs left queued for the capture."""
-    from gait_airflow.stages import discard_queued
+    from gait_airflow.clients import AirflowServices
+    from include.stages.ingest import discard_queued
 
-    discard_queued()
+    discard_queued(AirflowServices())
 
 
 def start(case: int, conf: dict, pause: str | None = None, attempt: str = "") -> DagRun:
@@ -57,10 +65,9 @@ def start(case: int, conf: dict, pause: str | None = None, attempt: str = "") ->
 def assert_exact(run: RunLog, case: int, published: int | None = SAMPLE_READINGS) -> dict:
     """The run succeeded, every hop's count equals the sample's, and Cassandra holds exactly the reference.
     `published` is None when the run did not simulate (it captured what an earlier run published)."""
-    from gait_airflow.stages import hdfs_client
 
     assert run.ok, f"the DAG run ended {run.state}:\n{run.tail()}"
-    report = read_json(hdfs_client(), names.manifest_path(batch(case), names.RECONCILIATION_MANIFEST))
+    report = reconciliation(batch(case))
     counts = report["counts"]
     assert report["ok"], report
     assert {k: counts[k] for k in ("published", "landed_in_hdfs", "produced_to_kafka", "read_by_spark",
@@ -137,7 +144,7 @@ def test_1_mosquitto_restarted_while_the_capture_drains():
 def test_2_capture_killed_after_landing_a_chunk_before_acknowledging_it():
     """SIGKILL of the process running the capture, with its second chunk in HDFS but not acknowledged; the
     next attempt merges the landed parts and drops the redelivered copies."""
-    from gait_airflow.stages import hdfs_client
+    from gait_airflow.clients import hdfs_client
     from include.capture import read_manifest
 
     run = start(2, SINGLE, pause="before_ack:2", attempt="-killed")
@@ -152,7 +159,7 @@ def test_2_capture_killed_after_landing_a_chunk_before_acknowledging_it():
                    "capture_mqtt_to_hdfs", log, fault_at, None, again.seconds,
                    retries=killed + log.failed_tries("capture_mqtt_to_hdfs"))
     manifest = read_manifest(hdfs_client(), batch(2))
-    assert manifest["duplicates_dropped"] > 0, "the landed but unacknowledged chunk should come back as copies"
+    assert manifest.duplicates_dropped > 0, "the landed but unacknowledged chunk should come back as copies"
     assert_exact(log, 2, published=None)
     passed(entry)
 
@@ -220,7 +227,7 @@ def test_7_rerunning_the_whole_dag_for_the_same_batch_gives_an_identical_final_s
     same readings and malformed messages published again: every landed line, dead letter, window and feature
     value and the metrics (all but timestamps and this run's own offsets and gate) are identical, nothing is
     added, and every window row is this batch's again (other batches of the same recordings rewrote them)."""
-    from gait_airflow.stages import hdfs_client
+    from gait_airflow.clients import hdfs_client
     from include.capture import read_manifest
     from tests import sample_batch
 
@@ -233,15 +240,15 @@ def test_7_rerunning_the_whole_dag_for_the_same_batch_gives_an_identical_final_s
     entry = record(7, "the whole DAG run again for the same batch (same readings and malformed messages published "
                    "again)", "champion_gate", log, fault_at, None, again.seconds, retries=log.all_failed_tries())
     manifest = read_manifest(hdfs_client(), sample_batch.batch())
-    assert manifest["new_readings"] == 0 and manifest["duplicates_dropped"] >= SAMPLE_READINGS
+    assert manifest.new_readings == 0 and manifest.duplicates_dropped >= SAMPLE_READINGS
     after = final_state(sample_batch.batch(), sample_batch.DAG_ID)
     assert after["manifest"] == before["manifest"] and after["manifest"]["dead_letters"] == len(sample_batch.MALFORMED)
     assert after["landed"] == before["landed"] and after["dead_letters"] == before["dead_letters"]
     assert after["tables"] == before["tables"]
     assert assert_windows_equal_reference(sample_batch.batch()) == SAMPLE_WINDOWS  # this batch's rows again
-    features = cassandra_rows(names.FEATURE_TABLE, sorted(manifest["recordings"]))
+    features = cassandra_rows(names.FEATURE_TABLE, sorted(manifest.recordings))
     assert {row["batch_id"] for row in features} == {sample_batch.batch()}
-    report = read_json(hdfs_client(), names.manifest_path(sample_batch.batch(), names.RECONCILIATION_MANIFEST))
+    report = reconciliation(sample_batch.batch())
     assert report["ok"] and report["counts"]["landed_in_hdfs"] == report["counts"]["read_by_spark"] == SAMPLE_READINGS
     assert len(after["metrics"]) == 1 and after["metrics"] == before["metrics"]
     assert entry["retries"] == 0

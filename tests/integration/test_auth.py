@@ -18,10 +18,11 @@ import pytest
 
 # Imported before any test: importing Airflow replaces the root log handlers, caplog's among them.
 from airflow.providers.apache.cassandra.hooks.cassandra import CassandraHook
-from gait_airflow.hooks import MqttHook
-from gait_airflow.stages import ServiceUnavailable, cassandra_session
 
+from gait_airflow.clients import cassandra_session
+from gait_airflow.hooks import MqttHook
 from include.mqtt_client import MqttError, connect
+from include.stages.services import ServiceUnavailable
 from scripts.localservices import cassandra, credentials, mosquitto
 from scripts.localservices.core import HOST
 
@@ -126,7 +127,8 @@ def test_hooks_log_and_raise_without_the_password(secured, monkeypatch, caplog, 
     mqtt = {"conn_type": "mqtt", "host": HOST, "port": secured.broker.port, "login": secured.creds["MQTT_USER"]}
     db = {"conn_type": "cassandra", "host": HOST, "port": secured.db.port, "schema": "parkinson",
           "login": secured.creds["CASSANDRA_USER"]}
-    for conn_id, conn, password in [("auth_mqtt", mqtt, secured.creds["MQTT_PASSWORD"]), ("auth_mqtt_wrong", mqtt, wrong),
+    for conn_id, conn, password in [("auth_mqtt", mqtt, secured.creds["MQTT_PASSWORD"]),
+                                    ("auth_mqtt_wrong", mqtt, wrong),
                                     ("auth_cassandra", db, secured.creds["CASSANDRA_PASSWORD"]),
                                     ("auth_cassandra_wrong", db, wrong)]:
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({**conn, "password": password}))
@@ -145,7 +147,8 @@ def test_hooks_log_and_raise_without_the_password(secured, monkeypatch, caplog, 
     finally:
         hook.shutdown_cluster()
     with pytest.raises(ServiceUnavailable, match="auth_cassandra_wrong") as unavailable:
-        cassandra_session("auth_cassandra_wrong")
+        with cassandra_session("auth_cassandra_wrong"):
+            pass
     errors.append(unavailable.value)
 
     texts = [record.getMessage() for record in caplog.records]

@@ -1,8 +1,8 @@
 """Property-based fuzzing of the MQTT message contract through the real broker and the real capture into HDFS.
 
 Hypothesis draws about 1,200 messages (every reason in contract.REASONS, valid readings and batches mixed in),
-plus redelivered copies of some; they are published once with QoS 1 and drained by include/capture.py into a batch of the
-test's own. Each malformed message carries the reason it was built for, checked against the dead letters and
+plus redelivered copies of some; they are published once with QoS 1 and drained by include/capture.py into a batch
+of the test's own. Each malformed message carries the reason it was built for, checked against the dead letters and
 against `include.contract.validate`.
 
 Isolation from other work on the same broker and HDFS: a client id, recording ids (subjects 90-99, walk drawn per
@@ -257,7 +257,8 @@ KINDS = {
     "wrong_type": (broken("wrong_type", wrong_type), 120),
     "wrong_length": (broken("wrong_length", wrong_length), 60),
     "not_finite": (broken("not_finite", not_finite) | st.builds(
-        lambda r, c: Case(topic(r), Raw(c), "not_finite"), st.sampled_from(RECORDINGS), st.sampled_from(CONSTANTS)), 80),
+        lambda r, c: Case(topic(r), Raw(c), "not_finite"), st.sampled_from(RECORDINGS), st.sampled_from(CONSTANTS)),
+        80),
     "negative_seq": (broken("negative_seq", negative_seq), 50),
     "bad_recording_id": (broken("bad_recording_id", bad_recording_id), 60),
     "recording_mismatch": (broken("recording_mismatch", other_recording), 50),
@@ -380,9 +381,8 @@ def publish(messages: list[Published]) -> None:
 def publish_and_capture(messages: list[Published], batch: str) -> tuple[dict, float, float]:
     """Subscribe a capture client of this test's own to its topics, publish, drain into `batch`; returns the
     capture's manifest and the publish and capture seconds."""
+    from gait_airflow.clients import hdfs_client
     from gait_airflow.hooks import MqttHook
-    from gait_airflow.stages import hdfs_client
-
     from include.capture import Collector, capture_batch
     from include.mqtt_client import subscribe
 
@@ -404,25 +404,24 @@ def publish_and_capture(messages: list[Published], batch: str) -> tuple[dict, fl
 @pytest.fixture
 def batch():
     """A batch id of this test's own; its HDFS folders are deleted afterwards."""
-    from gait_airflow.stages import hdfs_client
-
-    from include.capture import dead_letter_dir
+    from gait_airflow.clients import hdfs_client
+    from include.layout import BatchLayout
 
     batch_id = f"fuzz-{RUN}-{uuid.uuid4().hex[:6]}"
     yield batch_id
     store = hdfs_client()
-    store.delete(names.raw_batch_dir(batch_id), recursive=True)
-    store.delete(dead_letter_dir(batch_id), recursive=True)
+    for directory in BatchLayout(batch_id).directories:
+        store.delete(directory, recursive=True)
 
 
 def dead_letters(batch_id: str) -> dict[tuple[str, bytes], dict]:
     """The batch's dead letters by (topic, raw payload)."""
-    from gait_airflow.stages import hdfs_client
-
-    from include.capture import dead_letter_dir, read_lines
+    from gait_airflow.clients import hdfs_client
+    from include.filestore import read_lines
+    from include.layout import BatchLayout
 
     store = hdfs_client()
-    path = f"{dead_letter_dir(batch_id)}/dead_letters.jsonl"
+    path = BatchLayout(batch_id).dead_letter_file
     if not store.status(path, strict=False):
         return {}
     records = {}
@@ -435,16 +434,15 @@ def dead_letters(batch_id: str) -> dict[tuple[str, bytes], dict]:
     return records
 
 
-def landed(batch_id: str, manifest: dict) -> dict[str, list[dict]]:
-    from gait_airflow.stages import hdfs_client
+def landed(batch_id: str, manifest) -> dict[str, list[dict]]:
+    from gait_airflow.clients import hdfs_client
+    from include.filestore import read_lines
+    from include.layout import BatchLayout
 
-    from include.capture import read_lines
-
-    store = hdfs_client()
-    files = set(store.list(names.raw_batch_dir(batch_id)))
-    assert files == {f"{r}.jsonl" for r in manifest["recordings"]} | {"_SUCCESS"}, files
-    return {r: [json.loads(line) for line in read_lines(store, f"{names.raw_batch_dir(batch_id)}/{r}.jsonl")]
-            for r in manifest["recordings"]}
+    store, layout = hdfs_client(), BatchLayout(batch_id)
+    files = set(store.list(layout.raw_dir))
+    assert files == {f"{r}.jsonl" for r in manifest.recordings} | {"_SUCCESS"}, files
+    return {r: [json.loads(line) for line in read_lines(store, layout.recording_file(r))] for r in manifest.recordings}
 
 
 # --- tests ---------------------------------------------------------------------------------------------
@@ -489,12 +487,12 @@ def test_fuzzed_messages_through_broker_and_capture(batch):
 
     # the manifest's counts agree
     unique_readings = sum(len(seqs) for seqs in expected.values())
-    assert manifest["messages_received"] == len(messages)
-    assert manifest["readings"] == manifest["new_readings"] == unique_readings
-    assert manifest["recordings"] == {r: len(seqs) for r, seqs in sorted(expected.items())}
-    assert manifest["duplicates_dropped"] == published_readings - unique_readings > 0
-    assert manifest["dead_letters"] == manifest["new_dead_letters"] == len(expected_dead)
-    assert manifest["dead_letter_reasons"] == dict(Counter(expected_dead.values()))
+    assert manifest.messages_received == len(messages)
+    assert manifest.readings == manifest.new_readings == unique_readings
+    assert manifest.recordings == {r: len(seqs) for r, seqs in sorted(expected.items())}
+    assert manifest.duplicates_dropped == published_readings - unique_readings > 0
+    assert manifest.dead_letters == manifest.new_dead_letters == len(expected_dead)
+    assert manifest.dead_letter_reasons == dict(Counter(expected_dead.values()))
 
     per_reason = ", ".join(f"{reason} {n}" for reason, n in sorted(reasons.items()))
     print(f"\nfuzz: {len(messages)} messages ({dict(kinds)}); malformed per reason (with copies): {per_reason}; "
@@ -517,6 +515,6 @@ def test_look_alike_recording_ids_are_dead_lettered(batch):
                 "bad_recording_id", []),
     ]
     manifest, _, _ = publish_and_capture(messages, batch)
-    assert manifest["readings"] == 0, f"look-alike ids landed as recordings {list(manifest['recordings'])}"
+    assert manifest.readings == 0, f"look-alike ids landed as recordings {list(manifest.recordings)}"
     assert {key: r["reason"] for key, r in dead_letters(batch).items()} == \
         {(m.topic, m.payload): m.reason for m in messages}

@@ -36,7 +36,7 @@ def test_mqtt_round_trip_through_hook():
 
 
 def test_webhdfs_round_trip_through_hook():
-    from gait_airflow.stages import hdfs_client
+    from gait_airflow.clients import hdfs_client
 
     client = hdfs_client()
     path = f"/tmp/smoke-{uuid.uuid4().hex}.txt"
@@ -50,9 +50,8 @@ def test_webhdfs_round_trip_through_hook():
 
 @pytest.fixture
 def kafka_topic():
-    from confluent_kafka.admin import AdminClient, NewTopic
-
     from airflow.providers.apache.kafka.hooks.base import KafkaBaseHook
+    from confluent_kafka.admin import AdminClient, NewTopic
 
     admin: AdminClient = KafkaBaseHook(names.KAFKA_CONN_ID).get_conn
     topic = f"smoke.{uuid.uuid4().hex[:12]}"

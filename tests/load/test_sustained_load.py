@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -28,20 +28,20 @@ ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / "test-artifacts" / "load"
 SECONDS = float(os.environ.get("GAIT_LOAD_SECONDS", "20"))
 BOUND = int(os.environ.get("GAIT_LOAD_CAPTURE_BOUND", "50000"))
-LOGICAL_DATE = datetime(2026, 10, 1, tzinfo=timezone.utc) + timedelta(minutes=int(time.time()) % 100_000)
+LOGICAL_DATE = datetime(2026, 10, 1, tzinfo=UTC) + timedelta(minutes=int(time.time()) % 100_000)
 REPORT: dict = {}
 
 
 def publish_for(seconds: float) -> dict:
     """One reading per message (QoS 1), the bundled sample's recordings over and over, each pass under new
     seqs (so every reading is distinct), as fast as the broker acknowledges, until `seconds` have passed."""
-    from gait_airflow.stages import mqtt_client_factory
+    from gait_airflow.clients import mqtt_client
     from include.contract import encode, reading_from_row
     from include.simulator import _publish, _wait_all_acked
 
     recordings = list(gaitpdb.iter_recordings(gaitpdb.SAMPLE_DIR))
     rows = len(recordings[0][1])
-    client = mqtt_client_factory()(client_id="")
+    client = mqtt_client(client_id="")
     client.loop_start()
     began = time.monotonic()
     published = passes = 0
@@ -66,11 +66,13 @@ def publish_for(seconds: float) -> dict:
 
 @pytest.mark.timeout(SECONDS + 2 * 3600)  # `make load`: 10 minutes of publishing, then a run of a million readings
 def test_sustained_publish_then_one_dag_run_loses_nothing_and_bounds_the_capture():
-    from gait_airflow.stages import batch_id, discard_queued, hdfs_client
+    from gait_airflow.clients import AirflowServices, hdfs_client
     from include.capture import read_manifest
+    from include.layout import batch_id
+    from include.stages.ingest import discard_queued
     from scripts.localservices import mosquitto
 
-    discard_queued()
+    discard_queued(AirflowServices())
     broker = PeakRss([mosquitto.SERVICE.pid()]).__enter__()
     publish = publish_for(SECONDS)
     REPORT.update(publish=publish, capture_bound_messages=BOUND)
@@ -86,12 +88,12 @@ def test_sustained_publish_then_one_dag_run_loses_nothing_and_bounds_the_capture
     capture_rss = dag_rss.figures()["stage_peak_rss_mib"]
     log = run.finish(timeout=3600)
     REPORT.update(capture_process_peak_rss_mib=capture_rss, dag_run_seconds=round(run.seconds, 1), dag_run_ok=log.ok)
-    remaining = discard_queued(idle_seconds=5)
+    remaining = discard_queued(AirflowServices(), idle_seconds=5)
     broker.__exit__()
     broker_rss = broker.figures()["stage_peak_rss_mib"]
     manifest = read_manifest(hdfs_client(), batch_id(LOGICAL_DATE, ""))
-    REPORT.update(landed=manifest["readings"], still_queued_after_run=remaining,
-                  capture_messages=manifest["messages_received"], dead_letters=manifest["dead_letters"],
+    REPORT.update(landed=manifest.readings, still_queued_after_run=remaining,
+                  capture_messages=manifest.messages_received, dead_letters=manifest.dead_letters,
                   capture_process_rss_before_mib=round(before_capture / 2**20), broker_peak_rss_mib=broker_rss)
     drained = [line for line in log.text.splitlines() if "capture: drained" in line]
     REPORT["capture_drain"] = drained[-1].split("capture: ", 1)[1].split(" [")[0] if drained else None
@@ -100,7 +102,7 @@ def test_sustained_publish_then_one_dag_run_loses_nothing_and_bounds_the_capture
     reports.show("sustained load (also in test-artifacts/load/report.json)",
                  [f"{key}: {value}" for key, value in REPORT.items()])
     assert log.ok, log.tail()
-    assert manifest["dead_letters"] == 0
+    assert manifest.dead_letters == 0
     assert publish["published"] > BOUND, "the load must exceed the capture's bound, or the bound went untested"
-    assert manifest["readings"] == BOUND and remaining > 0  # one reading per message; the rest stays queued
-    assert manifest["readings"] + remaining == publish["published"]  # nothing lost: landed or still queued
+    assert manifest.readings == BOUND and remaining > 0  # one reading per message; the rest stays queued
+    assert manifest.readings + remaining == publish["published"]  # nothing lost: landed or still queued
