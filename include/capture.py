@@ -82,6 +82,23 @@ class Batch:
     def reading_count(self) -> int:
         return sum(len(rows) for rows in self.readings.values())
 
+    def manifest(self, batch_id: str, layout: BatchLayout, drain: Drain) -> CaptureManifest:
+        return CaptureManifest(
+            batch_id=batch_id,
+            recordings={rid: len(rows) for rid, rows in sorted(self.readings.items())},
+            seq_ranges={rid: (min(rows), max(rows)) for rid, rows in sorted(self.readings.items())},
+            readings=self.reading_count,
+            dead_letters=len(self.dead_letters),
+            dead_letter_reasons=dict(Counter(r["reason"] for r in self.dead_letters.values())),
+            duplicates_dropped=self.duplicates,
+            raw_dir=layout.raw_dir,
+            dead_letter_dir=layout.dead_letter_dir,
+            landed_at=datetime.now(UTC).isoformat(),
+            messages_received=drain.messages,
+            chunks=drain.chunks,
+            stopped_on=drain.stopped_on,
+        )
+
 
 class Collector:
     """on_message callback of the capture client: buffers deliveries, never acknowledges. Stops taking
@@ -204,6 +221,49 @@ def land_chunk(store: FileStore, layout: BatchLayout, batch: Batch, messages: li
         )
 
 
+@dataclass
+class Drain:
+    """Takes the session's messages chunk by chunk: each chunk lands as part files, then is acknowledged."""
+
+    client: object
+    collector: Collector
+    store: FileStore
+    layout: BatchLayout
+    batch: Batch
+    chunks: int = 0
+    messages: int = 0
+    stopped_on: str = ""
+
+    def run(self, *, progress_every: float, **wait) -> None:
+        began = next_report = time.monotonic()
+        attempt = uuid.uuid4().hex[:8]
+        while self.stopped_on in ("", "chunk"):
+            self.stopped_on = wait_for_chunk(self.client, self.collector, **wait)
+            messages = self.collector.take()
+            if messages:
+                land_chunk(self.store, self.layout, self.batch, messages, f"{attempt}-{self.chunks:06d}")
+                acknowledge(self.client, messages)
+                self.chunks += 1
+                self.messages += len(messages)
+            if time.monotonic() >= next_report:
+                next_report = time.monotonic() + progress_every
+                log.info(
+                    "capture: %d messages, %d readings so far (%.0f msg/s)",
+                    self.messages,
+                    self.batch.reading_count,
+                    self.messages / (time.monotonic() - began),
+                )
+        seconds = time.monotonic() - began
+        log.info(
+            "capture: drained %d messages in %d chunks in %.1fs (%.0f msg/s), stopped on %s",
+            self.messages,
+            self.chunks,
+            seconds,
+            self.messages / max(seconds, 1e-9),
+            self.stopped_on,
+        )
+
+
 def capture_batch(
     client,
     collector: Collector,
@@ -218,63 +278,24 @@ def capture_batch(
 ) -> CaptureManifest:
     """Drain the durable session chunk by chunk (land a part, then acknowledge it) until idle, max duration
     or max messages; then write one file per recording, the dead letters and `_SUCCESS`, and drop the parts."""
-    began = next_report = time.monotonic()
+    began = time.monotonic()
     layout, batch = BatchLayout(batch_id), Batch()
     load_existing(store, layout, batch)
     before = (batch.reading_count, len(batch.dead_letters))
     store.makedirs(layout.parts_dir)
-    attempt, chunks, received = uuid.uuid4().hex[:8], 0, 0
-    while True:
-        stop = wait_for_chunk(
-            client,
-            collector,
-            chunk_messages=chunk_messages,
-            quiet_seconds=quiet_seconds,
-            idle_seconds=idle_seconds,
-            deadline=began + max_seconds,
-        )
-        messages = collector.take()
-        if messages:
-            land_chunk(store, layout, batch, messages, f"{attempt}-{chunks:06d}")
-            acknowledge(client, messages)
-            chunks += 1
-            received += len(messages)
-        if time.monotonic() >= next_report:
-            next_report = time.monotonic() + progress_every
-            log.info(
-                "capture: %d messages, %d readings so far (%.0f msg/s)",
-                received,
-                batch.reading_count,
-                received / (time.monotonic() - began),
-            )
-        if stop != "chunk":
-            break
-    drained = time.monotonic() - began
-    log.info(
-        "capture: drained %d messages in %d chunks in %.1fs (%.0f msg/s), stopped on %s",
-        received,
-        chunks,
-        drained,
-        received / max(drained, 1e-9),
-        stop,
+    drain = Drain(client, collector, store, layout, batch)
+    drain.run(
+        chunk_messages=chunk_messages,
+        quiet_seconds=quiet_seconds,
+        idle_seconds=idle_seconds,
+        deadline=began + max_seconds,
+        progress_every=progress_every,
     )
     land(store, layout, batch)
-    manifest = CaptureManifest(
-        batch_id=batch_id,
-        recordings={rid: len(rows) for rid, rows in sorted(batch.readings.items())},
-        seq_ranges={rid: (min(rows), max(rows)) for rid, rows in sorted(batch.readings.items())},
-        readings=batch.reading_count,
-        dead_letters=len(batch.dead_letters),
-        dead_letter_reasons=dict(Counter(r["reason"] for r in batch.dead_letters.values())),
-        duplicates_dropped=batch.duplicates,
-        raw_dir=layout.raw_dir,
-        dead_letter_dir=layout.dead_letter_dir,
-        landed_at=datetime.now(UTC).isoformat(),
-        messages_received=received,
-        chunks=chunks,
-        stopped_on=stop,
-        new_readings=batch.reading_count - before[0],
-        new_dead_letters=len(batch.dead_letters) - before[1],
+    manifest = batch.manifest(batch_id, layout, drain)
+    manifest.new_readings, manifest.new_dead_letters = (
+        batch.reading_count - before[0],
+        len(batch.dead_letters) - before[1],
     )
     write_record(store, layout.capture_manifest, manifest)
     store.delete(layout.parts_dir, recursive=True)

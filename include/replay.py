@@ -45,9 +45,27 @@ class DeliveryTracker:
         elif len(self.errors) < 10:
             self.errors.append(str(error))
 
-    @property
-    def ranges(self) -> dict[int, list[int]]:
-        return {p: [self.first[p], self.last[p]] for p in sorted(self.first)}
+    def offsets(self, batch_id: str, topic: str, recordings: list[str]) -> KafkaOffsets:
+        """The delivered range as the offsets manifest: half-open [start, end) per partition, exactly what
+        Spark's startingOffsets/endingOffsets take."""
+        return KafkaOffsets(
+            batch_id=batch_id,
+            topic=topic,
+            partitions={p: (self.first[p], self.last[p] + 1) for p in sorted(self.first)},
+            messages=self.delivered,
+            recordings=recordings,
+            produced_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        )
+
+
+def produce_waiting(producer, topic: str, value: bytes, key: bytes, on_delivery) -> None:
+    """produce(); while the producer's local queue is full, let deliveries drain first."""
+    while True:
+        try:
+            producer.produce(topic, value, key, on_delivery=on_delivery)
+            return
+        except BufferError:
+            producer.poll(0.05)
 
 
 def replay(
@@ -64,16 +82,7 @@ def replay(
         for line in lines:
             if not line:
                 continue
-            try:
-                producer.produce(topic, line, key, on_delivery=tracker)
-            except BufferError:  # local queue full: let deliveries drain, then retry once there is room
-                while True:
-                    producer.poll(0.05)
-                    try:
-                        producer.produce(topic, line, key, on_delivery=tracker)
-                        break
-                    except BufferError:
-                        pass
+            produce_waiting(producer, topic, line, key, tracker)
             produced += 1
             if produced % 10_000 == 0:
                 producer.poll(0)
@@ -93,15 +102,7 @@ def replay(
             f"errors: {tracker.errors}; check Kafka with `make status`"
         )
     elapsed = time.monotonic() - began
-    # half-open [start, end) per partition: exactly what Spark's startingOffsets/endingOffsets take
-    offsets = KafkaOffsets(
-        batch_id=batch_id,
-        topic=topic,
-        partitions={p: (lo, hi + 1) for p, (lo, hi) in sorted(tracker.ranges.items())},
-        messages=produced,
-        recordings=sorted(manifest.recordings),
-        produced_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    )
+    offsets = tracker.offsets(batch_id, topic, sorted(manifest.recordings))
     path = write_record(store, BatchLayout(batch_id).kafka_offsets, offsets)
     log.info(
         "replay: %d messages of %d recordings to %s in %.1fs (%.0f msg/s); offsets %s -> %s",
