@@ -149,7 +149,7 @@ def stage_numpy_floor(folder: str) -> dict:
     windows = feature_windows = 0
     for rows in arrays:
         windows += len(window_means(np.arange(len(rows)), rows[:, 0], rows[:, 1:], 100)["window_index"])
-        feature_windows += len(gait_features(rows[:, 1:], 300)["window_index"])
+        feature_windows += len(gait_features(np.arange(len(rows)), rows[:, 0], rows[:, 1:], 300)["window_index"])
     compute = time.perf_counter() - began
     readings = sum(len(rows) for rows in arrays)
     return {"items": readings, "seconds": parse + compute, "parse_seconds": parse, "compute_seconds": compute,

@@ -66,25 +66,42 @@ FEATURE_SETS: dict[str, FeatureSet] = {
 }
 
 
-def gait_features(values: np.ndarray, window_size: int) -> dict[str, np.ndarray]:
-    """Gait features of one recording's complete windows: values (n, 18) in seq order (columns as CHANNELS).
+def gait_features(seq: np.ndarray, t: np.ndarray, values: np.ndarray, window_size: int) -> dict[str, np.ndarray]:
+    """Gait features of one recording's complete windows (window_index = seq // window_size, window_size
+    readings): seq (n,), t (n,), values (n, 18) with columns as CHANNELS, in any order.
 
-    Returns window_index (k,), body_load (scalar array) and one (k,) array per GAIT_FEATURES name.
+    Returns window_index, t_start, t_end (k,), body_load (scalar array) and one (k,) array per GAIT_FEATURES name.
+    The body load is the mean total force of all the recording's readings; a reading's previous one is the
+    reading before it by seq, also across windows.
     """
-    values = np.asarray(values, dtype=np.float64)
-    n = len(values) // window_size * window_size
+    order = np.argsort(np.asarray(seq, dtype=np.int64), kind="stable")
+    seq, t = np.asarray(seq, dtype=np.int64)[order], np.asarray(t, dtype=np.float64)[order]
+    values = np.asarray(values, dtype=np.float64)[order]
     body_load = (values[:, 16] + values[:, 17]).mean() if len(values) else 0.0
     threshold = STANCE_FRACTION * body_load
-    windows = values[:n].reshape(-1, window_size, 18)
-    out: dict[str, np.ndarray] = {"window_index": np.arange(len(windows)), "body_load": np.array(body_load)}
+    window = seq // window_size
+    ids, counts = np.unique(window, return_counts=True)
+    complete = ids[counts == window_size]
+    in_complete = np.isin(window, complete)  # their readings are contiguous in seq order: window_size each
+
+    def by_window(column: np.ndarray) -> np.ndarray:
+        return column[in_complete].reshape(len(complete), window_size, *column.shape[1:])
+
+    windows, times = by_window(values), by_window(t)
+    out: dict[str, np.ndarray] = {
+        "window_index": complete,
+        "t_start": times[:, 0],
+        "t_end": times[:, -1],
+        "body_load": np.array(body_load),
+    }
     on = {}
     for side, first, total in (("l", 0, 16), ("r", 8, 17)):
         force = windows[:, :, total]
         sensors = windows[:, :, first : first + 8]
         on[side] = stance = force > threshold
         mean, std = force.mean(1), force.std(1, ddof=1)
-        previous = np.r_[np.inf, values[: n - 1, total]].reshape(-1, window_size) if n else force
-        increment = np.diff(np.r_[values[:1, total], values[:n, total]]).reshape(-1, window_size) if n else force
+        previous = by_window(np.r_[np.inf, values[:-1, total]][: len(values)])
+        increment = by_window(np.diff(np.r_[values[:1, total], values[:, total]]))
         stance_load = np.where(stance, force, 0).sum(1) + EPS
         cop = (sensors * SENSOR_Y).sum(2) / np.maximum(force, EPS)
         count = stance.sum(1)
@@ -131,9 +148,10 @@ def _asymmetry(left: np.ndarray, right: np.ndarray) -> np.ndarray:
 
 
 def recording_feature_windows(recording_id: str, rows: np.ndarray, window_size: int) -> list[dict]:
-    """window_features rows (without batch id) from a gaitpdb recording array (n, 19): the Spark job's reference."""
+    """window_features rows (without batch id) from a gaitpdb recording array (n, 19), seq = row number (as the
+    simulator publishes it): the Spark job's reference."""
     rid = parse_recording_id(recording_id)
-    features = gait_features(rows[:, 1:], window_size)
+    features = gait_features(np.arange(len(rows)), rows[:, 0], rows[:, 1:], window_size)
     return [
         {
             "recording_id": recording_id,
@@ -142,8 +160,8 @@ def recording_feature_windows(recording_id: str, rows: np.ndarray, window_size: 
             "subject_id": rid.subject_id,
             "label": rid.label,
             "body_load": float(features["body_load"]),
-            "t_start": float(rows[index * window_size, 0]),
-            "t_end": float(rows[(index + 1) * window_size - 1, 0]),
+            "t_start": float(features["t_start"][i]),
+            "t_end": float(features["t_end"][i]),
             **{name: float(features[name][i]) for name in GAIT_FEATURES},
         }
         for i, index in enumerate(features["window_index"])

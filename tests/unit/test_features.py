@@ -52,7 +52,7 @@ def naive_features(values: np.ndarray, window_size: int) -> list[dict]:
 @pytest.mark.parametrize("window_size", [100, 300, 1000])
 def test_vectorised_features_equal_the_naive_definition(window_size):
     recording_id, rows = next(gaitpdb.iter_recordings(gaitpdb.SAMPLE_DIR))
-    fast = gait_features(rows[:, 1:], window_size)
+    fast = gait_features(np.arange(len(rows)), rows[:, 0], rows[:, 1:], window_size)
     naive = naive_features(rows[:, 1:], window_size)
     assert len(fast["window_index"]) == len(naive) == len(rows) // window_size
     for i, expected in enumerate(naive):
@@ -71,8 +71,9 @@ def test_feature_rows_are_complete_windows_with_ids():
 
 def test_gait_features_are_scale_free():
     """Normalised by the recording's body load: the same gait with every force doubled gives the same features."""
-    rows = gaitpdb.read_recording(gaitpdb.recording_files(gaitpdb.SAMPLE_DIR)[0])[:, 1:]
-    one, two = gait_features(rows, 300), gait_features(rows * 2, 300)
+    rows = gaitpdb.read_recording(gaitpdb.recording_files(gaitpdb.SAMPLE_DIR)[0])
+    seq = np.arange(len(rows))
+    one, two = gait_features(seq, rows[:, 0], rows[:, 1:], 300), gait_features(seq, rows[:, 0], rows[:, 1:] * 2, 300)
     for name in GAIT_FEATURES:
         assert np.allclose(one[name], two[name]), name
 
@@ -80,3 +81,23 @@ def test_gait_features_are_scale_free():
 def test_feature_sets_name_their_table_and_window_param():
     assert FEATURE_SETS["means"].table == "window_means" and FEATURE_SETS["means"].window_param == "window_size"
     assert FEATURE_SETS["gait"].columns == GAIT_FEATURES and len(GAIT_FEATURES) == 32
+
+
+def test_windows_are_seq_div_size_in_any_order_with_gaps_and_large_seqs():
+    """The one window definition (window_index = seq // size, complete windows only), as in the Spark job: the
+    readings' order does not matter, a gap drops only its window, and seqs past 2^53 keep exact windows."""
+    rows = gaitpdb.read_recording(gaitpdb.recording_files(gaitpdb.SAMPLE_DIR)[0])
+    seq, t, values = np.arange(len(rows)), rows[:, 0], rows[:, 1:]
+    base = gait_features(seq, t, values, 300)
+    shuffled = np.random.default_rng(0).permutation(len(rows))
+    same = gait_features(seq[shuffled], t[shuffled], values[shuffled], 300)
+    keep = seq != 450  # one reading missing from window 1
+    gap = gait_features(seq[keep], t[keep], values[keep], 300)
+    offset = (2**53 // 300 + 7) * 300  # a multiple of the window size past 2^53
+    large = gait_features(seq + offset, t, values, 300)
+    assert base["window_index"].tolist() == same["window_index"].tolist() == [0, 1, 2]
+    assert gap["window_index"].tolist() == [0, 2]
+    assert (large["window_index"] - offset // 300).tolist() == [0, 1, 2]
+    for name in ("t_start", "t_end", *GAIT_FEATURES):
+        assert np.array_equal(base[name], same[name]) and np.array_equal(base[name], large[name]), name
+        assert np.allclose(gap[name][[0, 1]], base[name][[0, 2]], rtol=1e-3), name  # body load moved slightly
