@@ -15,7 +15,9 @@ from gait_airflow.sensors import KafkaBatchSensor, MqttBrokerSensor
 from gait_airflow.tasks import run_stage
 from include import names
 from include.layout import batch_id
-from include.stages import gate, ingest, reconcile, train
+
+# Tasks import their stage module (include.stages) when they run: parsing this file must not pay for
+# scikit-learn and matplotlib (Airflow's advice on top-level code).
 
 BATCH = "{{ batch_id(logical_date, run_id) }}"
 WINDOWS = Asset("parkinson.window_means")
@@ -39,18 +41,22 @@ with DAG(
 
     @task
     def ensure_capture_session() -> None:
+        from include.stages import ingest
         run_stage(ingest.ensure_session)
 
     @task
     def simulate_sensors(logical_date=None, run_id=None, params=None) -> dict:
+        from include.stages import ingest
         return run_stage(ingest.simulate, batch_id(logical_date, run_id), params)
 
     @task
     def capture_mqtt_to_hdfs(logical_date=None, run_id=None, params=None) -> dict:
+        from include.stages import ingest
         return run_stage(ingest.capture, batch_id(logical_date, run_id), params)
 
     @task
     def replay_hdfs_to_kafka(logical_date=None, run_id=None) -> dict:
+        from include.stages import ingest
         return run_stage(ingest.replay, batch_id(logical_date, run_id))
 
     wait_for_kafka = KafkaBatchSensor(task_id="wait_for_batch_in_kafka", batch_id=BATCH, **SENSOR_ARGS)
@@ -61,18 +67,22 @@ with DAG(
 
     @task
     def reconcile_counts(logical_date=None, run_id=None) -> dict:
+        from include.stages import reconcile
         return run_stage(reconcile.reconcile, batch_id(logical_date, run_id))
 
     @task(inlets=[WINDOWS])
     def train_knn(logical_date=None, run_id=None, params=None, dag=None) -> dict:
+        from include.stages import train
         return run_stage(train.train, batch_id(logical_date, run_id), dag.dag_id, params, params["train_scope"])
 
     @task(outlets=[METRICS])
     def store_metrics(logical_date=None, run_id=None, dag=None) -> dict:
+        from include.stages import train
         return run_stage(train.store_metrics, batch_id(logical_date, run_id), dag.dag_id, run_id)
 
     @task
     def champion_gate(logical_date=None, run_id=None, dag=None) -> dict:
+        from include.stages import gate
         return run_stage(gate.champion_gate, batch_id(logical_date, run_id), dag.dag_id)
 
     chain([wait_for_mqtt, wait_for_hdfs], ensure_capture_session(), simulate_sensors(), capture_mqtt_to_hdfs(),

@@ -13,7 +13,9 @@ from gait_airflow.params import TRAINING_PARAMS
 from gait_airflow.tasks import run_stage
 from include import names
 from include.layout import batch_id
-from include.stages import gate, predict, train
+
+# Tasks import their stage module (include.stages) when they run: parsing this file must not pay for
+# scikit-learn and matplotlib (Airflow's advice on top-level code).
 
 WINDOWS = Asset("parkinson.window_means")
 METRICS = Asset("parkinson.model_metrics")
@@ -37,18 +39,22 @@ with DAG(
 
     @task(inlets=[WINDOWS])
     def train_knn(logical_date=None, run_id=None, params=None, dag=None) -> dict:
+        from include.stages import train
         return run_stage(train.train, batch_id(logical_date, run_id), dag.dag_id, params, "all")
 
     @task(outlets=[METRICS])
     def store_metrics(logical_date=None, run_id=None, dag=None) -> dict:
+        from include.stages import train
         return run_stage(train.store_metrics, batch_id(logical_date, run_id), dag.dag_id, run_id)
 
     @task
     def champion_gate(logical_date=None, run_id=None, dag=None) -> dict:
+        from include.stages import gate
         return run_stage(gate.champion_gate, batch_id(logical_date, run_id), dag.dag_id)
 
     @task
     def predict_latest_batch() -> dict:
+        from include.stages import predict
         return run_stage(predict.predict_latest_batch)
 
     chain([wait_for_table, wait_for_hdfs], train_knn(), store_metrics(), champion_gate(), predict_latest_batch())

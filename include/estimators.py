@@ -5,14 +5,14 @@ ESTIMATORS; training, the gate, the registry, the report and the trigger form fo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import numpy as np
-from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from include.errors import BadInput
+
+if TYPE_CHECKING:  # scikit-learn is imported where a model is built: the DAGs' Params read this module at parse time
+    from sklearn.pipeline import Pipeline
 
 
 class Estimator(Protocol):
@@ -49,6 +49,10 @@ class KNN:
     grid_maximum: ClassVar[int] = 1001
 
     def model(self, value: int, training_windows: int) -> Pipeline:
+        from sklearn.neighbors import KNeighborsClassifier
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import StandardScaler
+
         k = min(value, training_windows)  # k above the training windows means all of them
         return Pipeline([("scale", StandardScaler()), ("knn", KNeighborsClassifier(n_neighbors=k))])
 
@@ -56,6 +60,9 @@ class KNN:
         self, X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, values: Sequence[int]
     ) -> dict[int, np.ndarray]:
         """Every k from one neighbour query (k above the training windows means all of them)."""
+        from sklearn.neighbors import NearestNeighbors
+        from sklearn.preprocessing import StandardScaler
+
         scaler = StandardScaler().fit(X_train)
         capped = {k: min(k, len(y_train)) for k in values}
         neighbours = NearestNeighbors(n_neighbors=max(capped.values())).fit(scaler.transform(X_train))

@@ -99,3 +99,17 @@ def test_the_trigger_form_can_submit_every_default(dagbag):
             assert schema.get("title") and dag.params.get_param(name).description, (dag.dag_id, name)
             if param in ("", [], None):
                 assert "null" in schema["type"], (dag.dag_id, name, "empty default needs a nullable type")
+
+
+def test_parsing_the_dags_imports_no_model_or_plotting_library():
+    """The scheduler and every `airflow tasks test` parse the DAG files: the stages' heavy libraries load only when
+    a task runs (scikit-learn and matplotlib cost about 3 s of every parse)."""
+    import subprocess
+    import sys
+
+    heavy = "{'sklearn', 'matplotlib', 'mlxtend', 'pyspark'}"
+    code = ("import sys; sys.path[:0] = ['dags', 'plugins']; "
+            "import parkinson_gait_pipeline, parkinson_nightly_retrain; "
+            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {heavy}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=DAGS_DIR.parent, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
