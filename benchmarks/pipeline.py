@@ -286,6 +286,7 @@ def stage_tutorial_windowing(n: int, recordings: int, max_windows: int) -> dict:
     from airflow.sdk import BaseHook
 
     from gait_airflow.clients import hdfs_client
+    from gait_airflow.operators import deployment_spark_conf
     from include import names
     from include.filestore import read_bytes
     from include.layout import BatchLayout
@@ -300,7 +301,7 @@ def stage_tutorial_windowing(n: int, recordings: int, max_windows: int) -> dict:
         offsets_file.write_text(json.dumps(offsets))
         hook = SparkSubmitHook(conn_id=names.SPARK_CONN_ID, name="tutorial-windowing-baseline",
                                jars=",".join(str(p) for p in sorted(Path(jars).parent.glob(Path(jars).name))),
-                               conf={"spark.ui.showConsoleProgress": "false"},
+                               conf={"spark.ui.showConsoleProgress": "false", **deployment_spark_conf()},
                                application_args=["--offsets-file", str(offsets_file), "--kafka-bootstrap", kafka,
                                                  "--recordings", ",".join(chosen), "--max-windows", str(max_windows),
                                                  "--result-file", str(result_file)])

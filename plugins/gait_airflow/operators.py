@@ -79,6 +79,17 @@ def window_means_submission(batch: str, params: dict) -> tuple[list[str], dict[s
     return arguments, environment
 
 
+def deployment_spark_conf() -> dict[str, str]:
+    """Spark properties of this deployment (Variable spark_conf, a JSON object; none when unset), over the
+    operator's own: JVM options, executor sizes and the like differ between one machine and a cluster."""
+    from airflow.sdk import Variable
+
+    conf = Variable.get("spark_conf", default=None, deserialize_json=True) or {}
+    if not isinstance(conf, dict):
+        raise ValueError(f"Variable spark_conf must be a JSON object of Spark properties, not {conf!r}")
+    return {str(key): str(value) for key, value in conf.items()}
+
+
 class SparkJobOperator(SparkSubmitOperator):
     """Submits like SparkSubmitOperator, with the domain package added to --py-files; when the job exits with
     SPARK_BAD_INPUT_EXIT (bad arguments, a missing or inconsistent manifest) the task fails at once with the
@@ -127,4 +138,5 @@ class WindowMeansOperator(SparkJobOperator):
 
     def execute(self, context) -> None:
         self.application_args, self.env_vars = window_means_submission(self.batch_id, context["params"])
+        self.conf = {**(self.conf or {}), **deployment_spark_conf()}
         super().execute(context)

@@ -36,3 +36,29 @@ def test_report_escapes_what_it_shows():
     run = summarise(entry, None)
     page = _history_html([run])
     assert "<script>" not in page and "&lt;script&gt;" in page and "&lt;b&gt;" in page
+
+
+def test_only_the_plugin_module_is_scanned_as_a_plugin():
+    """Airflow imports every .py file under plugins/ (under its bare file name) to look for plugins: the
+    gait_airflow package is excluded, so its modules are imported once, as the package's."""
+    import sys
+
+    from airflow import plugins_manager
+
+    sources = {str(info["source"]) for info in plugins_manager.get_plugin_info()}
+    assert {source for source in sources if "PLUGINS_FOLDER" in source} == {"$PLUGINS_FOLDER/model_report_plugin.py"}
+    assert not {"clients", "operators", "hooks", "tasks"} & set(sys.modules)
+
+
+def test_deployment_spark_conf_comes_from_the_variable(monkeypatch):
+    import pytest
+
+    from gait_airflow.operators import deployment_spark_conf
+
+    monkeypatch.setenv("AIRFLOW_VAR_SPARK_CONF", '{"spark.executor.memory": "1g", "spark.cores.max": 2}')
+    assert deployment_spark_conf() == {"spark.executor.memory": "1g", "spark.cores.max": "2"}
+    monkeypatch.delenv("AIRFLOW_VAR_SPARK_CONF")
+    assert deployment_spark_conf() == {}
+    monkeypatch.setenv("AIRFLOW_VAR_SPARK_CONF", '["not", "an", "object"]')
+    with pytest.raises(ValueError, match="JSON object"):
+        deployment_spark_conf()
