@@ -20,6 +20,9 @@ TRY = re.compile(r"\[DAG TEST\] running task <TaskInstance: [^.\s]+\.(\S+) .*?ti
 STATE = re.compile(r"^(\S+) .*Task instance state updated .*new_state=(\w+).*ti_id=(\S+)")
 FINISHED = re.compile(r"DagRun Finished: .*?state=(\w+)")
 END_STATES = ("success", "failed", "up_for_retry", "skipped", "upstream_failed")
+# The first retry's delay in these runs (Airflow's default_task_retry_delay; 15 s in config/local.env): the cases
+# restart a service before or right after the failed try, so a longer wait only adds idle time.
+RETRY_DELAY_SECONDS = 3
 REPORT_FILE = ROOT / "test-artifacts" / "faults" / "report.json"
 REPORT: list[dict] = []  # one entry per fault case
 STARTED: list[DagRun] = []  # every run started, so that a failed test leaves none behind
@@ -89,7 +92,8 @@ class DagRun:
         self.folder = Path(tempfile.mkdtemp(prefix="fault-"))
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1",
+               "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": str(RETRY_DELAY_SECONDS)}
         if pause:
             env.update(FAULT_PAUSE=pause, FAULT_DIR=str(self.folder))
         self.lines: list[str] = []

@@ -4,10 +4,12 @@ successful with exact counts at every hop and exactly the reference's windows in
 
 Moments are exact: tests/faults/dag_runner.py pauses the run inside the capture or the replay while the test
 acts, or the test acts on a line of the run's log. Each case records the affected task's failed tries (Airflow's
-retries, 15 s apart and growing) and the time from the fault to that task's success (report.json + summary).
+retries, from 3 s in these runs: tests/faults/harness.py) and the time from the fault to that task's success
+(report.json + summary).
 
-`make test` (and CI) and `make faults` run all seven; case 7 re-runs the session's sample batch
-(tests/sample_batch.py) instead of a batch of its own.
+`make test` (and CI) and `make faults` run all seven in five DAG runs: cases 3, 5 and 6 hit three different
+stages of one run (the replay, the Spark job, the metrics), each recorded as its own case; case 7 re-runs the
+session's sample batch (tests/sample_batch.py) instead of a batch of its own.
 """
 from __future__ import annotations
 
@@ -98,10 +100,9 @@ def passed(entry: dict) -> None:
     save_report()
 
 
-def outage_until_a_try_fails(case: int, run: DagRun, service, task_id: str, fault: str, *,
-                              release: bool = False, readable: str = "") -> None:
+def outage(run: DagRun, service, task_id: str, release: bool = False) -> tuple[datetime, float]:
     """Stop the service now (then let a paused run go on); start it again once a try of the task has
-    failed, so the fault surely hit it; the run must then end with exact results."""
+    failed, so the fault surely hit it. When the fault began, and for how many seconds the service was down."""
     fault_at = utcnow()
     began = time.monotonic()
     service.stop()
@@ -111,13 +112,7 @@ def outage_until_a_try_fails(case: int, run: DagRun, service, task_id: str, faul
         run.wait_for_state(task_id, ("up_for_retry", "failed"), timeout=300)
     finally:
         service.start()
-    down = time.monotonic() - began
-    log = run.finish()
-    entry = record(case, fault, task_id, log, fault_at, down, run.seconds)
-    assert entry["retries"] >= 1, "the outage should have failed a try"
-    assert readable in log.text, "the failure should name the service and its connection"
-    assert_exact(log, case)
-    passed(entry)
+    return fault_at, time.monotonic() - began
 
 
 def test_1_mosquitto_restarted_while_the_capture_drains():
@@ -164,29 +159,6 @@ def test_2_capture_killed_after_landing_a_chunk_before_acknowledging_it():
     passed(entry)
 
 
-def test_3_kafka_restarted_during_the_replay():
-    """Kafka stops after 6,000 of 13,650 messages were produced and starts again; the idempotent producer
-    delivers the rest (or the task retries); Spark reads exactly the recorded offsets."""
-    from scripts.localservices import kafka
-
-    run = start(3, CONF, pause="produce:6000")
-    run.wait_paused()
-    fault_at = utcnow()
-    began = time.monotonic()
-    kafka.SERVICE.stop()
-    run.release()
-    time.sleep(5)  # the replay keeps producing into its local queue while the broker is away
-    kafka.SERVICE.start()
-    down = time.monotonic() - began
-    log = run.finish()
-    entry = record(3, "Kafka stopped after 6,000 of 13,650 messages were produced, started 5 s later",
-                   "replay_hdfs_to_kafka", log, fault_at, down, run.seconds)
-    assert entry["recovery_seconds"] is not None and entry["recovery_seconds"] >= 5, \
-        "the replay should have waited for Kafka to come back"
-    assert_exact(log, 3)
-    passed(entry)
-
-
 def test_4_hdfs_datanode_restarted_during_landing():
     """The DataNode stops as the capture writes the batch's final files; the try fails, the DataNode comes
     back, the retry lands from the acknowledged parts (nothing is left in the broker to redeliver)."""
@@ -194,32 +166,53 @@ def test_4_hdfs_datanode_restarted_during_landing():
 
     run = start(4, CONF, pause="before_land:1")
     run.wait_paused()
-    outage_until_a_try_fails(4, run, hdfs.DATANODE, "capture_mqtt_to_hdfs", release=True,
-                             fault="HDFS DataNode stopped as the capture began its final landing, restarted after "
-                                   "the failed try")
+    fault_at, down = outage(run, hdfs.DATANODE, "capture_mqtt_to_hdfs", release=True)
+    log = run.finish()
+    entry = record(4, "HDFS DataNode stopped as the capture began its final landing, restarted after the failed try",
+                   "capture_mqtt_to_hdfs", log, fault_at, down, run.seconds)
+    assert entry["retries"] >= 1, "the outage should have failed a try"
+    assert_exact(log, 4)
+    passed(entry)
 
 
-def test_5_cassandra_restarted_while_the_spark_job_writes():
-    """Cassandra stops as the Spark job starts its window phase (its next steps clear and write the
-    batch's windows); the job fails, Cassandra comes back, the retried job rewrites every window."""
-    from scripts.localservices import cassandra
+def test_3_5_6_kafka_cassandra_and_mongodb_outages_in_one_run():
+    """Three outages at three stages of one run, each recorded as its own case:
+    3. Kafka stops after 6,000 of 13,650 messages were produced and starts 5 s later; the idempotent producer
+       delivers the rest (or the task retries); Spark reads exactly the recorded offsets.
+    5. Cassandra stops as the Spark job starts its window phase (its next steps clear and write the batch's
+       windows); the job fails, Cassandra comes back, the retried job rewrites every window.
+    6. The MongoDB-wire server (FerretDB) stops as training starts, before the metrics are stored; the try of
+       store_metrics fails naming the service and its connection, the retry stores them."""
+    from scripts.localservices import cassandra, ferretdb, kafka
 
-    run = start(5, CONF)
+    run = start(3, CONF, pause="produce:6000", attempt="-5-6")
+    run.wait_paused()
+    kafka_at, began = utcnow(), time.monotonic()
+    kafka.SERVICE.stop()
+    run.release()
+    time.sleep(5)  # the replay keeps producing into its local queue while the broker is away
+    kafka.SERVICE.start()
+    kafka_down = time.monotonic() - began
     run.wait_for_line(r"window_means: phase window_means started", timeout=600)
-    outage_until_a_try_fails(5, run, cassandra.SERVICE, "spark_window_means",
-                             fault="Cassandra stopped as the Spark job reached its window and write phases, "
-                                   "restarted after the failed try")
-
-
-def test_6_mongodb_down_when_the_metrics_are_stored():
-    from scripts.localservices import ferretdb
-
-    run = start(6, CONF)
+    cassandra_at, cassandra_down = outage(run, cassandra.SERVICE, "spark_window_means")
     run.wait_for_line(r"\[DAG TEST\] starting task_id=train_knn", timeout=600)
-    outage_until_a_try_fails(6, run, ferretdb.SERVICE, "store_metrics",
-                             readable="MongoDB behind connection 'mongo_default'",
-                             fault="MongoDB-wire server (FerretDB) stopped before the metrics were stored, "
-                                   "started after the failed try")
+    mongo_at, mongo_down = outage(run, ferretdb.SERVICE, "store_metrics")
+    log = run.finish()
+    entries = [
+        record(3, "Kafka stopped after 6,000 of 13,650 messages were produced, started 5 s later",
+               "replay_hdfs_to_kafka", log, kafka_at, kafka_down, run.seconds),
+        record(5, "Cassandra stopped as the Spark job reached its window and write phases, restarted after the "
+                  "failed try", "spark_window_means", log, cassandra_at, cassandra_down, run.seconds),
+        record(6, "MongoDB-wire server (FerretDB) stopped before the metrics were stored, started after the failed "
+                  "try", "store_metrics", log, mongo_at, mongo_down, run.seconds),
+    ]
+    assert entries[0]["recovery_seconds"] is not None and entries[0]["recovery_seconds"] >= 5, \
+        "the replay should have waited for Kafka to come back"
+    assert entries[1]["retries"] >= 1 and entries[2]["retries"] >= 1, "each outage should have failed a try"
+    assert "MongoDB behind connection 'mongo_default'" in log.text, "the failure should name the service"
+    assert_exact(log, 3)
+    for entry in entries:
+        passed(entry)
 
 
 def test_7_rerunning_the_whole_dag_for_the_same_batch_gives_an_identical_final_state(sample_run):
