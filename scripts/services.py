@@ -4,6 +4,7 @@
 Everything binds to 127.0.0.1; software lives in .local/opt, data in .local/data, logs in .local/logs.
 GAIT_LOCAL_AUTH=on (environment or config/local.env): Mosquitto and Cassandra ask for the logins generated into
 .local/credentials.env (scripts/localservices/credentials.py).
+GAIT_TOPOLOGY=cluster: the cluster profile (scripts/localservices/topology.py), data under .local/cluster.
 """
 from __future__ import annotations
 
@@ -14,16 +15,13 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from scripts.localservices import cassandra, ferretdb, hdfs, kafka, mosquitto, spark
+from scripts.localservices import spark, topology
 from scripts.localservices.core import DATA, LOGS, Service, ServiceError
 
-# Start groups run in parallel; services inside a group start in order (the DataNode needs the NameNode).
-GROUPS: list[list[Service]] = [
-    [cassandra.SERVICE],
-    [hdfs.NAMENODE, hdfs.DATANODE],
-    [kafka.SERVICE],
-    [mosquitto.SERVICE, ferretdb.SERVICE],
-]
+try:
+    GROUPS: list[list[Service]] = topology.groups(topology.current())
+except ServiceError as exc:
+    sys.exit(str(exc))
 SERVICES: list[Service] = [s for group in GROUPS for s in group]
 INSTALLERS = [*SERVICES, spark.RUNTIME]
 

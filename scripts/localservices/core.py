@@ -11,11 +11,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL = ROOT / ".local"
-OPT = LOCAL / "opt"  # downloaded software (reused by `install`)
-DATA = LOCAL / "data"  # service data (wiped by `reset`)
-LOGS = LOCAL / "logs"
-RUN = LOCAL / "run"  # pid files and generated configs
+OPT = LOCAL / "opt"  # downloaded software (reused by `install`), shared by both profiles
 BIN = LOCAL / "bin"
+TOPOLOGY_SETTING = "GAIT_TOPOLOGY"  # single (default) or cluster: scripts/localservices/topology.py
+CLUSTER_BASE = LOCAL / "cluster"
+# The profile's own data, logs, pid files, configs and credentials: the cluster's apart from the single node's.
+PROFILE_BASE = CLUSTER_BASE if os.environ.get(TOPOLOGY_SETTING) == "cluster" else LOCAL
+DATA = PROFILE_BASE / "data"  # service data (wiped by `reset`)
+LOGS = PROFILE_BASE / "logs"
+RUN = PROFILE_BASE / "run"  # pid files and generated configs
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 HOST = "127.0.0.1"
 INSTALL_TIMEOUT = 1800  # seconds for one set-up command (a download, a Go or Maven build)
@@ -73,7 +77,7 @@ class Service:
     port: int
     ready_timeout: float = 120.0
     extra_ports: tuple[int, ...] = field(default_factory=tuple)
-    base: Path = LOCAL  # data/, logs/ and run/ live below it (a test instance uses its own)
+    base: Path = PROFILE_BASE  # data/, logs/ and run/ live below it (a test instance uses its own)
 
     # --- paths -------------------------------------------------------------------------------
     @property

@@ -72,7 +72,9 @@ def test_a_typo_fails_loudly():
 def test_generated_once_private_and_reused(tmp_path):
     file = tmp_path / "nested" / "credentials.env"
     first = credentials.load(file)
-    assert set(first) == {"MQTT_USER", "MQTT_PASSWORD", "CASSANDRA_USER", "CASSANDRA_PASSWORD"}
+    assert set(first) == {"MQTT_USER", "MQTT_PASSWORD", "CASSANDRA_USER", "CASSANDRA_PASSWORD", "KAFKA_USER",
+                          "KAFKA_PASSWORD", "KAFKA_BROKER_PASSWORD", "KAFKA_CONTROLLER_PASSWORD"}
+    assert len(set(first[key] for key in credentials.PASSWORDS)) == len(credentials.PASSWORDS)
     assert len(first["MQTT_PASSWORD"]) == 32 and first["MQTT_PASSWORD"] != first["CASSANDRA_PASSWORD"]
     assert file.stat().st_mode & 0o777 == 0o600
     assert credentials.load(file) == first
@@ -103,3 +105,49 @@ def test_configs_with_and_without_auth(tmp_path):
             creds = credentials.load(file)
             assert hashed.startswith(f"{creds['MQTT_USER']}:$") and creds["MQTT_PASSWORD"] not in hashed
             assert broker.password_file.stat().st_mode & 0o777 == 0o600
+
+
+CLUSTER_PROBE = """
+import json, os
+from scripts.localservices import credentials, topology
+kafka = json.loads(os.environ["AIRFLOW_CONN_KAFKA_DEFAULT"])["extra"]
+creds = credentials.load()
+print(json.dumps({
+    "file": str(credentials.FILE),
+    "services": [s.name for group in topology.groups(topology.current()) for s in group],
+    "bootstrap": kafka["bootstrap.servers"], "mechanism": kafka["sasl.mechanism"],
+    "kafka_login_matches": (kafka["sasl.username"], kafka["sasl.password"]) == (creds["KAFKA_USER"],
+                                                                                creds["KAFKA_PASSWORD"]),
+}))
+"""
+
+
+def test_cluster_profile_has_its_own_credentials_and_logs_in_to_kafka():
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "CASSANDRA_", "GAIT_"))}
+    result = subprocess.run([str(ROOT / "scripts" / "with-env"), "python", "-c", CLUSTER_PROBE],
+                            env={**env, "GAIT_TOPOLOGY": "cluster"}, cwd=ROOT, capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert seen["file"] == str(ROOT / ".local" / "cluster" / "credentials.env")
+    assert {"kafka-1", "kafka-2", "kafka-3"} <= set(seen["services"]) and "kafka" not in seen["services"]
+    assert seen["bootstrap"] == "127.0.0.1:19092,127.0.0.1:29092,127.0.0.1:39092"
+    assert seen["mechanism"] == "SCRAM-SHA-512" and seen["kafka_login_matches"]
+    assert "password" not in result.stdout.replace('"kafka_login_matches"', "")
+
+
+def test_an_unknown_topology_is_refused_in_one_line():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GAIT_")}
+    result = subprocess.run([str(ROOT / "scripts" / "with-env"), "python", str(ROOT / "scripts" / "services.py"),
+                             "status"], env={**env, "GAIT_TOPOLOGY": "mesh"}, cwd=ROOT, capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.returncode == 1 and result.stderr.strip() == "GAIT_TOPOLOGY must be 'single' or 'cluster', not 'mesh'"
+
+
+def test_a_file_from_before_a_new_login_gets_it_appended(tmp_path):
+    file = tmp_path / "credentials.env"
+    file.write_text("MQTT_USER=gait\nMQTT_PASSWORD=kept\nCASSANDRA_USER=parkinson\nCASSANDRA_PASSWORD=kept2\n")
+    file.chmod(0o600)
+    values = credentials.load(file)
+    assert values["MQTT_PASSWORD"] == "kept" and len(values["KAFKA_PASSWORD"]) == 32
+    assert credentials.load(file) == values
