@@ -2,7 +2,7 @@
 #   make demo   set up everything, start the local services, run the pipeline on the bundled sample
 #   make test   set up everything, start the local services, run all tests, stop the services
 #   make ui     set up everything, start the local services and the Airflow UI (prints URL and login)
-.PHONY: install up down status logs reset demo test unit lint lock ui bench faults load
+.PHONY: install up down status logs reset demo test unit lint lock ui bench faults load cluster-up cluster-down cluster-test
 
 SERVICES = scripts/with-env python scripts/services.py
 
@@ -54,6 +54,19 @@ lint:
 # Fast tests that need no services (contract, windowing, training, DAG integrity, compose file).
 unit:
 	scripts/with-env python -m pytest tests/unit tests/dags -q
+
+# The cluster profile (scripts/localservices/topology.py, config/cluster.env): replicated services, logins on.
+# One profile at a time: `make down` first. `make test` runs the cluster suite too, after the single-node one.
+CLUSTER = GAIT_TOPOLOGY=cluster
+
+cluster-up: install
+	$(CLUSTER) $(SERVICES) up
+
+cluster-down:
+	$(CLUSTER) $(SERVICES) down
+
+cluster-test: cluster-up
+	$(CLUSTER) scripts/with-env python -m pytest tests/cluster -ra
 
 # Re-resolve requirements.in into the pinned requirements.txt.
 lock:

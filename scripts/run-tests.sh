@@ -24,7 +24,12 @@ no_leftovers() {  # `down` must leave no live service (or Airflow UI started by 
   [ -z "$left" ] || { echo "processes left behind after down:"; echo "$left"; return 1; }
   echo "no service process left behind"
 }
-stop_services() { phase down scripts/with-env python scripts/services.py down; phase leftovers no_leftovers; }
+cluster() { GAIT_TOPOLOGY=cluster "$@"; }  # the cluster profile (scripts/localservices/topology.py)
+stop_services() {
+  phase down scripts/with-env python scripts/services.py down
+  phase cluster-down cluster scripts/with-env python scripts/services.py down
+  phase leftovers no_leftovers
+}
 
 phase install scripts/setup.sh || { report; exit 1; }
 phase lint scripts/lint.sh || { report; exit 1; }
@@ -39,7 +44,16 @@ phase status scripts/with-env python scripts/services.py status || exit 1
 phase services scripts/with-env python -m pytest tests/integration tests/e2e tests/faults tests/load -ra \
   --durations=25 --junitxml=test-artifacts/junit.xml "$@"
 rc=$?
-if [ $rc -eq 5 ]; then
-  echo "pytest collected no tests (exit 5): treated as a failure" >&2
-fi
-exit $rc
+# Then the cluster profile: one profile at a time (they share ports), so the single node's services stop first.
+phase down scripts/with-env python scripts/services.py down || exit 1
+phase cluster-up cluster scripts/with-env python scripts/services.py up || exit 1
+phase cluster cluster scripts/with-env python -m pytest tests/cluster -ra --durations=10 \
+  --junitxml=test-artifacts/junit-cluster.xml "$@"
+cluster_rc=$?
+for code in $rc $cluster_rc; do
+  if [ "$code" -eq 5 ]; then
+    echo "pytest collected no tests (exit 5): treated as a failure" >&2
+  fi
+done
+[ $rc -ne 0 ] && exit $rc
+exit $cluster_rc

@@ -1,0 +1,94 @@
+"""The cluster profile (scripts/localservices/topology.py) on its real services: Kafka as three KRaft brokers with
+SASL on every listener, the pipeline topic replicated; the main DAG on it with exact counts and windows.
+
+So far the profile replicates Kafka only; Cassandra, HDFS, Spark and Airflow run as single nodes (issue #14)."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from include import names
+from scripts.demo import run_dag
+from tests.faults.harness import RunLog
+from tests.pipeline_checks import (
+    SAMPLE_READINGS,
+    SAMPLE_WINDOWS,
+    assert_kafka_range_equals_landed,
+    assert_windows_equal_reference,
+    metrics_documents,
+    reconciliation,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+LOGS = ROOT / "test-artifacts" / "cluster"
+DAG_ID = "parkinson_gait_pipeline"
+LOGICAL_DATE = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(minutes=int(time.time()) % 100_000)
+CONF = {"capture_idle_seconds": 3, "bias_variance_rounds": 3, "cv_folds": 3, "window_size": 50}
+
+
+def kafka_client_config(**overrides) -> dict:
+    extra = json.loads(os.environ["AIRFLOW_CONN_KAFKA_DEFAULT"])["extra"]
+    config = {k: v for k, v in extra.items() if k not in ("group.id", "auto.offset.reset")}
+    return {**config, "log_level": 0, "socket.connection.setup.timeout.ms": 3000, **overrides}
+
+
+def test_kafka_topic_has_three_replicas_on_three_brokers():
+    from confluent_kafka.admin import AdminClient, ConfigResource
+
+    admin = AdminClient(kafka_client_config())
+    metadata = admin.list_topics(timeout=10)
+    topic = metadata.topics[names.KAFKA_TOPIC]
+    assert sorted(metadata.brokers) == [1, 2, 3]
+    assert len(topic.partitions) == 6
+    assert all(len(p.replicas) == 3 and len(p.isrs) == 3 for p in topic.partitions.values())
+    assert len({p.leader for p in topic.partitions.values()}) == 3, "leadership should be spread over the brokers"
+    resource = ConfigResource(ConfigResource.Type.TOPIC, names.KAFKA_TOPIC)
+    configs = admin.describe_configs([resource])[resource].result()
+    assert configs["min.insync.replicas"].value == "2"
+
+
+@pytest.mark.parametrize("port", [19092, 29092, 39092, 19094, 29094, 39094, 19093])
+def test_kafka_refuses_anonymous_clients_on_every_listener(port):
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    anonymous = AdminClient({"bootstrap.servers": f"127.0.0.1:{port}", "log_level": 0,
+                             "socket.connection.setup.timeout.ms": 3000})
+    with pytest.raises(KafkaException):
+        anonymous.list_topics(timeout=2)
+
+
+def test_kafka_refuses_a_wrong_password():
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    with pytest.raises(KafkaException):
+        AdminClient(kafka_client_config(**{"sasl.password": "not-the-password"})).list_topics(timeout=2)
+
+
+def test_main_dag_on_the_cluster_profile_is_exact():
+    """The unchanged DAG with a non-default window size: every hop's count equals the sample's, the batch's
+    readings are spread over the topic's six partitions, and Cassandra holds exactly the numpy reference."""
+    from gait_airflow.clients import AirflowServices
+    from include.layout import batch_id
+    from include.stages.ingest import discard_queued
+
+    discard_queued(AirflowServices())
+    ok, text = run_dag(DAG_ID, LOGICAL_DATE, CONF, LOGS / "pipeline.log")
+    log = RunLog.parse(text)
+    assert ok, f"the run ended {log.state}:\n{log.tail()}"
+    assert log.all_failed_tries() == 0
+    batch = batch_id(LOGICAL_DATE, "")
+    counts = reconciliation(batch)["counts"]
+    assert counts["published"] == counts["landed_in_hdfs"] == counts["produced_to_kafka"] == \
+        counts["read_by_spark"] == SAMPLE_READINGS
+    assert counts["windows_written"] == counts["windows_expected"] == 2 * SAMPLE_WINDOWS + 13  # 21 per recording
+    offsets = assert_kafka_range_equals_landed(batch)
+    assert len(offsets.partitions) == 6 and offsets.messages == SAMPLE_READINGS
+    assert assert_windows_equal_reference(batch, window_size=50) == 13 * 21
+    assert len(metrics_documents(f"{DAG_ID}__{batch}")) == 1
