@@ -28,6 +28,9 @@ HDFS_BASE_DIRS = (HDFS_RAW_DIR, HDFS_DEAD_LETTER_DIR, HDFS_MANIFEST_DIR, HDFS_MO
 
 # Cassandra
 CASSANDRA_KEYSPACE = "parkinson"
+# Every read and write of the pipeline (Spark job, training, predictions): a majority of the data centre's
+# replicas, so one node of three may be down; on one node (one replica) the same as ONE.
+CASSANDRA_CONSISTENCY = "LOCAL_QUORUM"
 WINDOW_TABLE = "window_means"  # the mission's table: 18 channel means per window
 FEATURE_TABLE = "window_features"  # gait features per window (include/features.py), same Spark pass
 PREDICTION_TABLE = "predictions"  # champion's per-recording predictions of the latest batch

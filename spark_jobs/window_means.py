@@ -111,12 +111,15 @@ def kafka_options() -> dict[str, str]:
 
 def cassandra_cluster(args: argparse.Namespace):
     """A driver Cluster; credentials (if any) come from the environment, never from the command line."""
+    from cassandra import ConsistencyLevel
     from cassandra.auth import PlainTextAuthProvider
-    from cassandra.cluster import Cluster
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
 
     user, password = os.environ.get("CASSANDRA_USER"), os.environ.get("CASSANDRA_PASSWORD")
     auth = PlainTextAuthProvider(user, password) if user else None
-    return Cluster(args.cassandra_hosts.split(","), port=args.cassandra_port, auth_provider=auth)
+    profile = ExecutionProfile(consistency_level=ConsistencyLevel.name_to_value[names.CASSANDRA_CONSISTENCY])
+    return Cluster(args.cassandra_hosts.split(","), port=args.cassandra_port, auth_provider=auth,
+                   execution_profiles={EXEC_PROFILE_DEFAULT: profile})
 
 
 def clear_recordings(args: argparse.Namespace, tables: dict[str, int], recordings: list[str]) -> None:

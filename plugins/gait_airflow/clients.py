@@ -32,11 +32,13 @@ def kafka_producer(conn_id: str = names.KAFKA_CONN_ID):
 @contextmanager
 def cassandra_session(conn_id: str = names.CASSANDRA_CONN_ID):
     from airflow.providers.apache.cassandra.hooks.cassandra import CassandraHook
+    from cassandra import ConsistencyLevel
     from cassandra.cluster import NoHostAvailable
 
     hook = CassandraHook(cassandra_conn_id=conn_id)
     with reporting_unavailable("Cassandra", conn_id, "cassandra", NoHostAvailable):
         session = hook.get_conn()
+    session.default_consistency_level = ConsistencyLevel.name_to_value[names.CASSANDRA_CONSISTENCY]
     try:
         yield session
     finally:

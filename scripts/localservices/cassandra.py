@@ -1,6 +1,7 @@
-"""Cassandra 5.0 single node from Maven Central jars (cassandra-all + deps), loopback only, small heap; with
-`credentials` (the GAIT_LOCAL_AUTH=on file) PasswordAuthenticator + CassandraAuthorizer and a generated role
-in place of the built-in cassandra/cassandra superuser."""
+"""Cassandra 5.0 from Maven Central jars (cassandra-all + deps), loopback only, small heaps: one node in the
+single-node profile, three (127.0.0.1-3, CassandraNode) in the cluster profile. With `credentials` (the
+GAIT_LOCAL_AUTH=on file) PasswordAuthenticator + CassandraAuthorizer and a generated role in place of the
+built-in cassandra/cassandra superuser."""
 from __future__ import annotations
 
 import functools
@@ -74,17 +75,17 @@ def _no_memlock() -> tuple[str, ...]:
     return prefix if subprocess.run([*prefix, "true"], capture_output=True, timeout=30).returncode == 0 else ()
 
 
-def connect(port: int = PORT, timeout: float = 10.0, login: tuple[str, str] | None = None,
+def connect(port: int = PORT, timeout: float = 10.0, login: tuple[str, str] | None = None, host: str = HOST,
             **options: Any) -> Cluster:
-    """A driver Cluster pinned to the local node (no load-balancing warning); caller shuts it down."""
+    """A driver Cluster pinned to one local node (no load-balancing warning); caller shuts it down."""
     from cassandra.auth import PlainTextAuthProvider
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
     from cassandra.policies import WhiteListRoundRobinPolicy
 
     if login:
         options["auth_provider"] = PlainTextAuthProvider(*login)
-    profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([HOST]), request_timeout=timeout)
-    return Cluster([HOST], port=port, connect_timeout=timeout, control_connection_timeout=timeout,
+    profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([host]), request_timeout=timeout)
+    return Cluster([host], port=port, connect_timeout=timeout, control_connection_timeout=timeout,
                    execution_profiles={EXEC_PROFILE_DEFAULT: profile}, **options)
 
 
@@ -124,9 +125,16 @@ class Cassandra(Service):
         auth = ("PasswordAuthenticator", "CassandraAuthorizer") if self.credentials else \
             ("AllowAllAuthenticator", "AllowAllAuthorizer")
         render("cassandra.yaml", self.config, data=self.data, port=self.port, storage_port=self.storage_port,
-               authenticator=auth[0], authorizer=auth[1])
+               authenticator=auth[0], authorizer=auth[1], **self.topology())
         render("cassandra-logback.xml", self.logback)
         (self.data / "triggers").mkdir(parents=True, exist_ok=True)  # else a warning at every start
+
+    def topology(self) -> dict[str, object]:
+        """One node owning the whole ring."""
+        return {"host": self.host, "seeds": f"{self.host}:{self.storage_port}", "token": 0, "hints": "false"}
+
+    def cluster_flags(self) -> list[str]:
+        return ["-Dcassandra.shutdown_announce_in_ms=0"]  # one node: no peers to wait for on stop
 
     def command(self) -> list[str]:
         java = str(Path(os.environ["JAVA_HOME"]) / "bin" / "java") if os.environ.get("JAVA_HOME") else "java"
@@ -143,7 +151,7 @@ class Cassandra(Service):
             "-Dcassandra.skip_wait_for_gossip_to_settle=0", "-Dcassandra.ring_delay_ms=1000",
             # Skip the ~5 s memtable row-overhead measurement at boot; 180 is what 5.0 measures on Java 17.
             "-Dcassandra.memtable.row_overhead_size=180",
-            "-Dcassandra.shutdown_announce_in_ms=0",  # one node: no peers to wait for on stop
+            *self.cluster_flags(),
             # With auth: create the built-in superuser at once, not after 10 s (bootstrap replaces it).
             *(["-Dcassandra.superuser_setup_delay_ms=0"] if self.credentials else []),
             # JMX (nodetool) only on loopback; no remote JMX.
@@ -160,7 +168,7 @@ class Cassandra(Service):
         return any(self._answers(login) for login in logins)
 
     def _answers(self, login: tuple[str, str] | None) -> bool:
-        cluster = connect(self.port, timeout=2.0, login=login, schema_metadata_enabled=False,
+        cluster = connect(self.port, host=self.host, timeout=2.0, login=login, schema_metadata_enabled=False,
                           token_metadata_enabled=False)
         try:
             row = cluster.connect().execute("SELECT release_version FROM system.local").one()
@@ -175,16 +183,20 @@ class Cassandra(Service):
         (IF NOT EXISTS statements) and wait for schema agreement."""
         if self.credentials:
             self._replace_builtin_superuser()
-        cluster = connect(self.port, timeout=30.0, login=self.login(), max_schema_agreement_wait=60)
+        cluster = connect(self.port, host=self.host, timeout=30.0, login=self.login(),
+                          max_schema_agreement_wait=60)
         try:
             session = cluster.connect()
             drop_outdated_window_tables(session)
-            for statement in cql_statements(SCHEMA.read_text()):
+            for statement in [*cql_statements(SCHEMA.read_text()), *self.replication_statements()]:
                 session.execute(statement)
             if not cluster.control_connection.wait_for_schema_agreement(wait_time=60):
                 raise ServiceError(f"cassandra: no schema agreement after applying {SCHEMA}; see {self.log}")
         finally:
             cluster.shutdown()
+
+    def replication_statements(self) -> list[str]:
+        return []  # one node: the schema's own replication (one replica)
 
     def _replace_builtin_superuser(self) -> None:
         """Create the generated role (superuser, login) as cassandra/cassandra, then drop that one as the new
@@ -196,13 +208,13 @@ class Cassandra(Service):
                     f"{self.name}: neither the role in {self.credentials} nor the built-in superuser can log in "
                     f"(was the credentials file replaced after the role was made?); restore the file or wipe "
                     f"the node with `scripts/services.py reset {self.name}`; see {self.log}")
-            cluster = connect(self.port, timeout=30.0, login=BUILTIN)
+            cluster = connect(self.port, host=self.host, timeout=30.0, login=BUILTIN)
             try:
                 cluster.connect().execute("CREATE ROLE IF NOT EXISTS %s WITH PASSWORD = %s AND LOGIN = true "
                                           "AND SUPERUSER = true", login)
             finally:
                 cluster.shutdown()
-        cluster = connect(self.port, timeout=30.0, login=login)
+        cluster = connect(self.port, host=self.host, timeout=30.0, login=login)
         try:
             cluster.connect().execute("DROP ROLE IF EXISTS %s", (BUILTIN[0],))
         finally:
@@ -227,3 +239,49 @@ def drop_outdated_window_tables(session) -> None:
 
 SERVICE = Cassandra("cassandra", PORT, extra_ports=(STORAGE_PORT,), ready_timeout=180,
                     credentials=local_credentials.local_file())
+
+CLUSTER_NODES = 3
+CLUSTER_REPLICATION = 3
+DATA_CENTRE = "datacenter1"  # SimpleSnitch's one data centre
+# Evenly spaced Murmur3 tokens, one per node (ccm's): nothing bootstraps, the nodes start together.
+TOKENS = [-(2**63) + i * (2**64 // CLUSTER_NODES) for i in range(CLUSTER_NODES)]
+
+
+@dataclass(eq=False)
+class CassandraNode(Cassandra):
+    """Node `node_id` of the cluster profile: 127.0.0.<node_id> on the usual ports, a preset token, every node a
+    seed, hints on; the pipeline keyspace and system_auth replicated to all three (NetworkTopologyStrategy)."""
+
+    node_id: int = 1
+
+    def topology(self) -> dict[str, object]:
+        seeds = ",".join(f"127.0.0.{i}:{self.storage_port}" for i in range(1, CLUSTER_NODES + 1))
+        return {"host": self.host, "seeds": seeds, "token": TOKENS[self.node_id - 1], "hints": "true"}
+
+    def cluster_flags(self) -> list[str]:
+        # system_auth gets three replicas before the first start (roles are read at QUORUM for logins).
+        return [f"-Dcassandra.system_auth.default_rf={CLUSTER_REPLICATION}"]
+
+    def ready(self) -> bool:
+        """The node listens for CQL clients (the last step of its start). Logins wait for bootstrap: the roles
+        are read at QUORUM, which needs two of the three nodes."""
+        from .core import port_open
+
+        return port_open(self.port, self.host)
+
+    def bootstrap(self) -> None:
+        if self.node_id == 1:  # once for the cluster, with every node up
+            super().bootstrap()
+
+    def replication_statements(self) -> list[str]:
+        from include import names
+
+        replication = f"{{'class': 'NetworkTopologyStrategy', '{DATA_CENTRE}': {CLUSTER_REPLICATION}}}"
+        return [f"ALTER KEYSPACE {keyspace} WITH replication = {replication}"
+                for keyspace in (names.CASSANDRA_KEYSPACE, "system_auth")]
+
+
+CLUSTER = [CassandraNode(f"cassandra-{i}", PORT, extra_ports=(STORAGE_PORT,), ready_timeout=300,
+                         credentials=local_credentials.local_file(), host=f"127.0.0.{i}",
+                         jmx_port=JMX_PORT + 100 * (i - 1), node_id=i)
+           for i in range(1, CLUSTER_NODES + 1)]

@@ -78,6 +78,7 @@ class Service:
     ready_timeout: float = 120.0
     extra_ports: tuple[int, ...] = field(default_factory=tuple)
     base: Path = PROFILE_BASE  # data/, logs/ and run/ live below it (a test instance uses its own)
+    host: str = HOST  # the loopback address it listens on (the cluster's Cassandra nodes differ by address)
 
     # --- paths -------------------------------------------------------------------------------
     @property
@@ -150,9 +151,9 @@ class Service:
         if not self.installed():
             raise ServiceError(f"{self.name} is not installed; run `make install` (see {LOGS / 'install.log'})")
         for port in (self.port, *self.extra_ports):
-            if port_open(port):
+            if port_open(port, self.host):
                 raise ServiceError(
-                    f"{self.name}: port {HOST}:{port} is taken by another process "
+                    f"{self.name}: port {self.host}:{port} is taken by another process "
                     f"(find it with `ss -ltnp 'sport = :{port}'`); log: {self.log}")
         for folder in (self.data, self.log.parent, self.run_dir):
             folder.mkdir(parents=True, exist_ok=True)
@@ -185,7 +186,7 @@ class Service:
                 return
             time.sleep(0.5)
         raise ServiceError(
-            f"{self.name} did not become ready on {HOST}:{self.port} within {self.ready_timeout:.0f}s; "
+            f"{self.name} did not become ready on {self.host}:{self.port} within {self.ready_timeout:.0f}s; "
             f"see {self.log}:\n{tail(self.log)}")
 
     def stop(self, timeout: float = 60.0) -> str:

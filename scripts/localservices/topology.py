@@ -23,7 +23,7 @@ def current() -> str:
 def groups(topology: str) -> list[list[Service]]:
     """Start groups: groups start in parallel, the services of one group in order (the DataNode needs the
     NameNode). Kafka's cluster nodes each get a group: a node is ready only once a quorum of them runs."""
-    common = [[cassandra.SERVICE], [hdfs.NAMENODE, hdfs.DATANODE], [mosquitto.SERVICE, ferretdb.SERVICE]]
-    if topology == "cluster":
-        return [*common, *([node] for node in kafka.CLUSTER)]
-    return [*common, [kafka.SERVICE]]
+    common = [[hdfs.NAMENODE, hdfs.DATANODE], [mosquitto.SERVICE, ferretdb.SERVICE]]
+    if topology == "cluster":  # Cassandra's nodes one after the other (each start is CPU-heavy on two cores)
+        return [*common, cassandra.CLUSTER, *([node] for node in kafka.CLUSTER)]
+    return [*common, [cassandra.SERVICE], [kafka.SERVICE]]

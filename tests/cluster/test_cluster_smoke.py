@@ -1,7 +1,8 @@
 """The cluster profile (scripts/localservices/topology.py) on its real services: Kafka as three KRaft brokers with
-SASL on every listener, the pipeline topic replicated; the main DAG on it with exact counts and windows.
+SASL on every listener, the pipeline topic replicated; Cassandra as three nodes with the keyspace and the roles
+replicated to all; the main DAG on it with exact counts and windows.
 
-So far the profile replicates Kafka only; Cassandra, HDFS, Spark and Airflow run as single nodes (issue #14)."""
+So far the profile replicates Kafka and Cassandra; HDFS, Spark and Airflow run as single nodes (issue #14)."""
 from __future__ import annotations
 
 import json
@@ -41,12 +42,18 @@ def test_kafka_topic_has_three_replicas_on_three_brokers():
     from confluent_kafka.admin import AdminClient, ConfigResource
 
     admin = AdminClient(kafka_client_config())
-    metadata = admin.list_topics(timeout=10)
-    topic = metadata.topics[names.KAFKA_TOPIC]
+    deadline = time.monotonic() + 60  # after a restart, leaders move back to their preferred replicas (10 s checks)
+    while True:
+        metadata = admin.list_topics(timeout=10)
+        topic = metadata.topics[names.KAFKA_TOPIC]
+        leaders = {p.leader for p in topic.partitions.values()}
+        if len(leaders) == 3 or time.monotonic() > deadline:
+            break
+        time.sleep(2)
     assert sorted(metadata.brokers) == [1, 2, 3]
     assert len(topic.partitions) == 6
     assert all(len(p.replicas) == 3 and len(p.isrs) == 3 for p in topic.partitions.values())
-    assert len({p.leader for p in topic.partitions.values()}) == 3, "leadership should be spread over the brokers"
+    assert leaders == {1, 2, 3}, "leadership should be spread over the brokers"
     resource = ConfigResource(ConfigResource.Type.TOPIC, names.KAFKA_TOPIC)
     configs = admin.describe_configs([resource])[resource].result()
     assert configs["min.insync.replicas"].value == "2"
@@ -69,6 +76,44 @@ def test_kafka_refuses_a_wrong_password():
 
     with pytest.raises(KafkaException):
         AdminClient(kafka_client_config(**{"sasl.password": "not-the-password"})).list_topics(timeout=2)
+
+
+CASSANDRA_NODES = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+
+
+def test_cassandra_has_three_nodes_and_three_replicas_of_the_keyspace_and_the_roles():
+    from gait_airflow.clients import cassandra_session
+    from scripts.localservices.cassandra import CLUSTER, connect
+
+    for node in CLUSTER:  # each node knows the two others, in the one data centre
+        cluster = connect(host=node.host, login=node.login())
+        try:
+            rows = cluster.connect().execute("SELECT peer, data_center FROM system.peers")
+            peers = {(str(row.peer), row.data_center) for row in rows}
+        finally:
+            cluster.shutdown()
+        assert peers == {(host, "datacenter1") for host in CASSANDRA_NODES if host != node.host}, node.host
+    with cassandra_session() as session:
+        for keyspace in (names.CASSANDRA_KEYSPACE, "system_auth"):
+            replication = session.execute("SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s",
+                                          (keyspace,)).one().replication
+            assert replication == {"class": "org.apache.cassandra.locator.NetworkTopologyStrategy",
+                                   "datacenter1": "3"}, (keyspace, replication)
+        assert session.default_consistency_level == 6  # LOCAL_QUORUM (include/names.py), for every stage
+
+
+@pytest.mark.parametrize("host", CASSANDRA_NODES)
+def test_cassandra_refuses_anonymous_clients_on_every_node(host):
+    from cassandra.cluster import NoHostAvailable
+
+    from scripts.localservices.cassandra import connect
+
+    cluster = connect(host=host, timeout=5.0)
+    try:
+        with pytest.raises(NoHostAvailable, match="AuthenticationFailed|requires authentication"):
+            cluster.connect()
+    finally:
+        cluster.shutdown()
 
 
 def test_main_dag_on_the_cluster_profile_is_exact():
