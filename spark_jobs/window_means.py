@@ -55,6 +55,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error("--window-size must be >= 1")
     if args.feature_window_size and args.feature_window_size < 2:
         p.error("--feature-window-size must be >= 2 (or 0 to skip)")
+    # The Cassandra login, from the driver's environment (never the command line); it reaches the executors
+    # inside the tasks' closures, so executors on a cluster's workers need no secret of their own.
+    args.cassandra_login = (os.environ["CASSANDRA_USER"], os.environ.get("CASSANDRA_PASSWORD", "")) \
+        if os.environ.get("CASSANDRA_USER") else None
     return args
 
 
@@ -110,13 +114,12 @@ def kafka_options() -> dict[str, str]:
 
 
 def cassandra_cluster(args: argparse.Namespace):
-    """A driver Cluster; credentials (if any) come from the environment, never from the command line."""
+    """A driver Cluster at the pipeline's consistency level, with the driver's Cassandra login (if any)."""
     from cassandra import ConsistencyLevel
     from cassandra.auth import PlainTextAuthProvider
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
 
-    user, password = os.environ.get("CASSANDRA_USER"), os.environ.get("CASSANDRA_PASSWORD")
-    auth = PlainTextAuthProvider(user, password) if user else None
+    auth = PlainTextAuthProvider(*args.cassandra_login) if args.cassandra_login else None
     profile = ExecutionProfile(consistency_level=ConsistencyLevel.name_to_value[names.CASSANDRA_CONSISTENCY])
     return Cluster(args.cassandra_hosts.split(","), port=args.cassandra_port, auth_provider=auth,
                    execution_profiles={EXEC_PROFILE_DEFAULT: profile})

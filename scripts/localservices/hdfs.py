@@ -1,8 +1,11 @@
-"""HDFS from Maven Central jars: one NameNode and one DataNode JVM sharing a conf dir, WebHDFS on 9870."""
+"""HDFS from Maven Central jars: one NameNode and its DataNode JVMs sharing a conf dir, WebHDFS on 9870. One
+DataNode in the single-node profile; three, told apart by port (not by loopback address: the NameNode keys a
+DataNode by the source address of its registration, 127.0.0.1 for all), with three replicas in the cluster."""
 from __future__ import annotations
 
 import json
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,9 +42,24 @@ def _jmx(bean: str) -> dict:
     return _get(f"/jmx?qry=Hadoop:service=NameNode,name={bean}")["beans"][0]
 
 
-class _Hdfs(Service):
-    """What NameNode and DataNode share: one install, one conf dir, the JVM command line."""
+# Cluster profile: a DataNode lost is noticed within seconds (stale after 3 s, dead after 20 s) and writes go on
+# with the nodes left (with three nodes no replacement can be found; hdfs-default.xml advises NEVER).
+CLUSTER_PROPERTIES = {
+    "dfs.heartbeat.interval": "1",
+    "dfs.namenode.heartbeat.recheck-interval": "5000",
+    "dfs.namenode.stale.datanode.interval": "3000",
+    "dfs.namenode.avoid.read.stale.datanode": "true",
+    "dfs.namenode.avoid.write.stale.datanode": "true",
+    "dfs.client.block.write.replace-datanode-on-failure.policy": "NEVER",
+    "dfs.namenode.redundancy.considerLoad": "false",
+}
 
+
+@dataclass(eq=False)
+class _Hdfs(Service):
+    """What NameNode and DataNodes share: one install, one conf dir, the JVM command line."""
+
+    replication: int = 1  # dfs.replication; more than one turns the cluster properties on
     main_class = ""
 
     def installed(self) -> bool:
@@ -51,9 +69,13 @@ class _Hdfs(Service):
         core.maven_fetch(POM_DIR, LIB, "hadoop")
 
     def prepare(self) -> None:
+        namenode, datanode = self.base / "data" / "hdfs-namenode", self.base / "data" / "hdfs-datanode"
+        cluster = CLUSTER_PROPERTIES if self.replication > 1 else {}
+        properties = "\n".join(f"  <property><name>{k}</name><value>{v}</value></property>" for k, v in cluster.items())
         values = dict(host=HOST, rpc_port=RPC_PORT, http_port=HTTP_PORT, dn_port=DN_PORT,
-                      dn_http_port=DN_HTTP_PORT, dn_ipc_port=DN_IPC_PORT, tmp_dir=NAMENODE.data / "tmp",
-                      name_dir=NAMENODE.data / "name", data_dir=DATANODE.data / "data")
+                      dn_http_port=DN_HTTP_PORT, dn_ipc_port=DN_IPC_PORT, tmp_dir=namenode / "tmp",
+                      name_dir=namenode / "name", data_dir=datanode / "data", replication=self.replication,
+                      cluster_properties=properties)
         for template in ("core-site.xml", "hdfs-site.xml"):
             render(template, CONF / template, **values)
         render("hadoop-log4j.properties", CONF / "log4j.properties")
@@ -86,11 +108,23 @@ class NameNode(_Hdfs):
         return _jmx("FSNamesystemState").get("FSState") == "Operational"
 
 
+@dataclass(eq=False)
 class DataNode(_Hdfs):
+    """DataNode `index` (from 1): its ports are the usual ones + 100 per index after the first."""
+
+    index: int = 1
     main_class = "org.apache.hadoop.hdfs.server.datanode.DataNode"
 
+    def command(self) -> list[str]:
+        shift = 100 * (self.index - 1)
+        return self.java(
+            "-D", f"dfs.datanode.address={HOST}:{DN_PORT + shift}",
+            "-D", f"dfs.datanode.http.address={HOST}:{DN_HTTP_PORT + shift}",
+            "-D", f"dfs.datanode.ipc.address={HOST}:{DN_IPC_PORT + shift}",
+            "-D", f"dfs.datanode.data.dir=file://{self.data / 'data'}")
+
     def ready(self) -> bool:
-        if int(_jmx("FSNamesystemState").get("NumLiveDataNodes", 0)) < 1:
+        if int(_jmx("FSNamesystemState").get("NumLiveDataNodes", 0)) < self.index:
             return False
         # A real write through the WebHDFS redirect to this DataNode, read back, then removed.
         fs = client()
@@ -122,3 +156,12 @@ def client() -> InsecureClient:
 
 NAMENODE = NameNode("hdfs-namenode", HTTP_PORT, ready_timeout=120, extra_ports=(RPC_PORT,))
 DATANODE = DataNode("hdfs-datanode", DN_HTTP_PORT, ready_timeout=120, extra_ports=(DN_PORT, DN_IPC_PORT))
+
+CLUSTER_REPLICATION = 3
+CLUSTER_NAMENODE = NameNode("hdfs-namenode", HTTP_PORT, ready_timeout=120, extra_ports=(RPC_PORT,),
+                            replication=CLUSTER_REPLICATION)
+CLUSTER_DATANODES = [
+    DataNode(f"hdfs-datanode-{i}", DN_HTTP_PORT + 100 * (i - 1), ready_timeout=120,
+             extra_ports=(DN_PORT + 100 * (i - 1), DN_IPC_PORT + 100 * (i - 1)), replication=CLUSTER_REPLICATION,
+             index=i)
+    for i in range(1, CLUSTER_REPLICATION + 1)]

@@ -1,7 +1,9 @@
-"""Spark runtime: pyspark's own spark-submit (local mode) plus the Kafka source jars, fetched ahead of time.
+"""Spark runtime: pyspark's own spark-submit plus the Kafka source jars, fetched ahead of time; in the cluster
+profile also a standalone master and two workers, started with pyspark's own `spark-class`.
 
-Not a long-running service. `install` copies spark-sql-kafka-0-10 (same version as pyspark) and the
-dependencies pyspark/jars lacks into .local/opt/spark-jars; `jars()` lists them for spark-submit --jars.
+`install` copies spark-sql-kafka-0-10 (same version as pyspark) and the dependencies pyspark/jars lacks into
+.local/opt/spark-jars; `jars()` lists them for spark-submit --jars. The single-node profile runs the job in
+local mode (no daemon).
 """
 from __future__ import annotations
 
@@ -12,9 +14,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
-from .core import OPT, ROOT, ServiceError, run
+from .core import HOST, OPT, ROOT, Service, ServiceError, run
 
 JARS = OPT / "spark-jars"
 POM_DIR = Path(__file__).resolve().parent / "poms" / "spark-kafka"
@@ -128,3 +132,55 @@ def jars() -> list[str]:
     """Jar paths for spark-submit --jars (join with commas)."""
     return RUNTIME.jars()
 
+
+
+MASTER_PORT, MASTER_UI_PORT = 7077, 8090  # 8080 is Airflow's api-server
+MASTER_URL = f"spark://{HOST}:{MASTER_PORT}"
+WORKER_CORES, WORKER_MEMORY = 1, "1g"
+_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
+
+
+def master_state() -> dict:
+    """The master's JSON status (workers, applications), as its web UI serves it."""
+    with _HTTP.open(f"http://{HOST}:{MASTER_UI_PORT}/json/", timeout=5) as response:
+        return json.load(response)
+
+
+@dataclass(eq=False)
+class SparkDaemon(Service):
+    """A standalone master or worker in the foreground, from pyspark's spark-class, with a small daemon heap."""
+
+    main_class: str = ""
+    arguments: tuple[str, ...] = ()
+
+    def installed(self) -> bool:
+        return (venv_bin() / "spark-class").exists()
+
+    def command(self) -> list[str]:
+        return [str(venv_bin() / "spark-class"), self.main_class, *self.arguments]
+
+    def env(self) -> dict[str, str]:
+        return {"SPARK_LOCAL_IP": HOST, "SPARK_DAEMON_MEMORY": "256m", "SPARK_LOG_DIR": str(self.data),
+                "SPARK_WORKER_DIR": str(self.data / "work"), "SPARK_LOCAL_DIRS": str(self.data / "tmp")}
+
+
+class SparkMaster(SparkDaemon):
+    def ready(self) -> bool:
+        return master_state().get("status") == "ALIVE"
+
+
+class SparkWorker(SparkDaemon):
+    def ready(self) -> bool:
+        """The master lists this worker as alive."""
+        return any(w["port"] == self.port and w["state"] == "ALIVE" for w in master_state()["workers"])
+
+
+MASTER = SparkMaster("spark-master", MASTER_PORT, extra_ports=(MASTER_UI_PORT,), ready_timeout=90,
+                     main_class="org.apache.spark.deploy.master.Master",
+                     arguments=("--host", HOST, "--port", str(MASTER_PORT), "--webui-port", str(MASTER_UI_PORT)))
+WORKERS = [
+    SparkWorker(f"spark-worker-{i}", MASTER_PORT + i, extra_ports=(MASTER_UI_PORT + i,), ready_timeout=90,
+                main_class="org.apache.spark.deploy.worker.Worker",
+                arguments=(MASTER_URL, "--host", HOST, "--port", str(MASTER_PORT + i), "--webui-port",
+                           str(MASTER_UI_PORT + i), "--cores", str(WORKER_CORES), "--memory", WORKER_MEMORY))
+    for i in (1, 2)]

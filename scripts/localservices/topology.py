@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from . import cassandra, ferretdb, hdfs, kafka, mosquitto
+from . import cassandra, ferretdb, hdfs, kafka, mosquitto, spark
 from .core import TOPOLOGY_SETTING, Service, ServiceError
 
 
@@ -23,7 +23,8 @@ def current() -> str:
 def groups(topology: str) -> list[list[Service]]:
     """Start groups: groups start in parallel, the services of one group in order (the DataNode needs the
     NameNode). Kafka's cluster nodes each get a group: a node is ready only once a quorum of them runs."""
-    common = [[hdfs.NAMENODE, hdfs.DATANODE], [mosquitto.SERVICE, ferretdb.SERVICE]]
+    common = [[mosquitto.SERVICE, ferretdb.SERVICE]]
     if topology == "cluster":  # Cassandra's nodes one after the other (each start is CPU-heavy on two cores)
-        return [*common, cassandra.CLUSTER, *([node] for node in kafka.CLUSTER)]
-    return [*common, [cassandra.SERVICE], [kafka.SERVICE]]
+        return [*common, [hdfs.CLUSTER_NAMENODE, *hdfs.CLUSTER_DATANODES], cassandra.CLUSTER,
+                *([node] for node in kafka.CLUSTER), [spark.MASTER, *spark.WORKERS]]
+    return [*common, [hdfs.NAMENODE, hdfs.DATANODE], [cassandra.SERVICE], [kafka.SERVICE]]

@@ -1,8 +1,7 @@
 """The cluster profile (scripts/localservices/topology.py) on its real services: Kafka as three KRaft brokers with
 SASL on every listener, the pipeline topic replicated; Cassandra as three nodes with the keyspace and the roles
-replicated to all; the main DAG on it with exact counts and windows.
-
-So far the profile replicates Kafka and Cassandra; HDFS, Spark and Airflow run as single nodes (issue #14)."""
+replicated to all; HDFS as a NameNode and three DataNodes keeping three replicas of every block; the main DAG on it
+with exact counts and windows. So far Spark and Airflow run as in the single-node profile (issue #14)."""
 from __future__ import annotations
 
 import json
@@ -116,9 +115,26 @@ def test_cassandra_refuses_anonymous_clients_on_every_node(host):
         cluster.shutdown()
 
 
-def test_main_dag_on_the_cluster_profile_is_exact():
-    """The unchanged DAG with a non-default window size: every hop's count equals the sample's, the batch's
-    readings are spread over the topic's six partitions, and Cassandra holds exactly the numpy reference."""
+def test_hdfs_has_three_datanodes_and_keeps_three_replicas_of_every_block():
+    from gait_airflow.clients import hdfs_client
+    from scripts.localservices import hdfs
+
+    state = hdfs._jmx("FSNamesystemState")
+    assert int(state["NumLiveDataNodes"]) == 3 and int(state["NumDeadDataNodes"]) == 0
+    store, path = hdfs_client(), "/tmp/cluster-suite-replication-probe"
+    store.write(path, data=b"x" * 4096, overwrite=True)
+    try:
+        assert store.status(path)["replication"] == 3
+        locations = hdfs._get(f"/webhdfs/v1{path}?op=GETFILEBLOCKLOCATIONS&user.name=root")["BlockLocations"]
+        hosts = {name for block in locations["BlockLocation"] for name in block["names"]}
+        assert hosts == {"127.0.0.1:9866", "127.0.0.1:9966", "127.0.0.1:10066"}, hosts
+    finally:
+        store.delete(path)
+
+
+@pytest.fixture(scope="module")
+def cluster_run() -> tuple[str, RunLog]:
+    """The unchanged main DAG on the profile, with a non-default window size; the batch id and the run's log."""
     from gait_airflow.clients import AirflowServices
     from include.layout import batch_id
     from include.stages.ingest import discard_queued
@@ -127,8 +143,30 @@ def test_main_dag_on_the_cluster_profile_is_exact():
     ok, text = run_dag(DAG_ID, LOGICAL_DATE, CONF, LOGS / "pipeline.log")
     log = RunLog.parse(text)
     assert ok, f"the run ended {log.state}:\n{log.tail()}"
+    return batch_id(LOGICAL_DATE, ""), log
+
+
+def test_spark_job_ran_its_executors_on_both_workers(cluster_run):
+    """The master's and the workers' own JSON status: the job's application finished with one executor on each
+    worker (none in the driver)."""
+    from scripts.localservices import spark
+
+    batch, _ = cluster_run
+    apps = [a for a in spark.master_state()["completedapps"] if a["name"] == f"parkinson-window-means-{batch}"]
+    assert len(apps) == 1, [a["name"] for a in spark.master_state()["completedapps"]]
+    hosts = []
+    for worker in spark.WORKERS:
+        with spark._HTTP.open(f"http://127.0.0.1:{worker.extra_ports[0]}/json/", timeout=5) as response:
+            executors = json.load(response)["finishedexecutors"]
+        hosts += [worker.name for e in executors if e["appid"] == apps[0]["id"]]
+    assert sorted(hosts) == ["spark-worker-1", "spark-worker-2"], hosts
+
+
+def test_main_dag_on_the_cluster_profile_is_exact(cluster_run):
+    """Every hop's count equals the sample's, no try failed, the batch's readings are spread over the topic's six
+    partitions, and Cassandra holds exactly the numpy reference."""
+    batch, log = cluster_run
     assert log.all_failed_tries() == 0
-    batch = batch_id(LOGICAL_DATE, "")
     counts = reconciliation(batch)["counts"]
     assert counts["published"] == counts["landed_in_hdfs"] == counts["produced_to_kafka"] == \
         counts["read_by_spark"] == SAMPLE_READINGS

@@ -130,8 +130,9 @@ def test_cluster_profile_has_its_own_credentials_and_logs_in_to_kafka():
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout)
     assert seen["file"] == str(ROOT / ".local" / "cluster" / "credentials.env")
-    assert {"kafka-1", "kafka-2", "kafka-3", "cassandra-1", "cassandra-2", "cassandra-3"} <= set(seen["services"])
-    assert not {"kafka", "cassandra"} & set(seen["services"])
+    nodes = {f"{service}-{i}" for service in ("kafka", "cassandra", "hdfs-datanode") for i in (1, 2, 3)}
+    assert nodes | {"spark-master", "spark-worker-1", "spark-worker-2"} <= set(seen["services"])
+    assert not {"kafka", "cassandra", "hdfs-datanode"} & set(seen["services"])
     assert seen["bootstrap"] == "127.0.0.1:19092,127.0.0.1:29092,127.0.0.1:39092"
     assert seen["mechanism"] == "SCRAM-SHA-512" and seen["kafka_login_matches"]
     assert "password" not in result.stdout.replace('"kafka_login_matches"', "")
