@@ -2,7 +2,7 @@
 #   make demo   set up everything, start the local services, run the pipeline on the bundled sample
 #   make test   set up everything, start the local services, run all tests, stop the services
 #   make ui     set up everything, start the local services and the Airflow UI (prints URL and login)
-.PHONY: install up down status logs reset demo test unit lint lock ui bench faults load cluster-up cluster-down cluster-test
+.PHONY: install up down status logs reset demo test unit lint lock ui bench capacity faults load cluster-up cluster-down cluster-test
 
 SERVICES = scripts/with-env python scripts/services.py
 
@@ -37,6 +37,10 @@ ui: install up
 # ARGS="--smoke" for the quick check CI runs; results in test-artifacts/benchmarks/.
 bench: install up
 	scripts/with-env python -m benchmarks.pipeline $(ARGS)
+
+# Scale-out on paper (docs/capacity.md): the capacity table from a benchmark run's JSON (ARGS="path.json" to choose).
+capacity: install
+	scripts/with-env python -m benchmarks.capacity $(ARGS)
 
 # Fault injection (`make test` runs it too): 7 cases that stop, restart or kill real services and processes
 # during DAG runs; retries and recovery times in test-artifacts/faults/report.json.

@@ -471,7 +471,8 @@ def run(args: argparse.Namespace, results: dict) -> dict:
     batches: list[int] = []
     scaled: list[int] = []
     results.update({"data": folder, "runs": args.runs, "scales": args.scales, "targets": TARGETS,
-                    "started_at": datetime.now(UTC).isoformat(), "machine": machine()})
+                    "started_at": datetime.now(UTC).isoformat(), "machine": machine(), "commit": commit(),
+                    "spark_master": spark_master()})
     child("prepare_topic", {})
     results["numpy_floor"] = median_run([child("numpy_floor", {"folder": folder}) for _ in range(args.runs)])
 
@@ -535,6 +536,24 @@ def machine() -> dict:
 
     return {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / GIB, 1),
             "python": platform.python_version(), "platform": platform.platform()}
+
+
+def commit() -> str:
+    """The commit measured, with "+changes" when the work tree differs from it."""
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+                           text=True).stdout.strip()
+    return f"{head or 'unknown'}{'+changes' if dirty else ''}"
+
+
+def spark_master() -> str:
+    """Where the windowing job ran (spark_default's master: local[2] on one machine)."""
+    from airflow.sdk import BaseHook
+
+    from include import names
+
+    connection = BaseHook.get_connection(names.SPARK_CONN_ID)
+    return f"{connection.host}:{connection.port}" if connection.port else str(connection.host)
 
 
 def summarise(r: dict) -> dict:
