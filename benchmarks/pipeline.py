@@ -472,7 +472,7 @@ def run(args: argparse.Namespace, results: dict) -> dict:
     scaled: list[int] = []
     results.update({"data": folder, "runs": args.runs, "scales": args.scales, "targets": TARGETS,
                     "started_at": datetime.now(UTC).isoformat(), "machine": machine(), "commit": commit(),
-                    "spark_master": spark_master()})
+                    "spark_master": spark_master(), "spark_conf": deployment_spark_conf()})
     child("prepare_topic", {})
     results["numpy_floor"] = median_run([child("numpy_floor", {"folder": folder}) for _ in range(args.runs)])
 
@@ -544,6 +544,12 @@ def commit() -> str:
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
                            text=True).stdout.strip()
     return f"{head or 'unknown'}{'+changes' if dirty else ''}"
+
+
+def deployment_spark_conf() -> dict[str, str]:
+    from gait_airflow.operators import deployment_spark_conf as conf
+
+    return conf()
 
 
 def spark_master() -> str:
