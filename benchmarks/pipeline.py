@@ -470,6 +470,8 @@ def run(args: argparse.Namespace, results: dict) -> dict:
     counter = iter(range(1, 10_000))
     batches: list[int] = []
     scaled: list[int] = []
+    from gait_airflow.operators import deployment_spark_conf
+
     results.update({"data": folder, "runs": args.runs, "scales": args.scales, "targets": TARGETS,
                     "started_at": datetime.now(UTC).isoformat(), "machine": machine(), "commit": commit(),
                     "spark_master": spark_master(), "spark_conf": deployment_spark_conf()})
@@ -544,12 +546,6 @@ def commit() -> str:
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
                            text=True).stdout.strip()
     return f"{head or 'unknown'}{'+changes' if dirty else ''}"
-
-
-def deployment_spark_conf() -> dict[str, str]:
-    from gait_airflow.operators import deployment_spark_conf as conf
-
-    return conf()
 
 
 def spark_master() -> str:

@@ -1,11 +1,13 @@
 """Process management shared by every local service: paths, start/stop, readiness, status."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +59,15 @@ def port_open(port: int, host: str = HOST) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
         return s.connect_ex((host, port)) == 0
+
+
+_LOOPBACK_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
+
+
+def get_json(url: str, timeout: float = 5) -> dict:
+    """A local service's JSON status or REST answer (HDFS's WebHDFS and JMX, Spark's daemons)."""
+    with _LOOPBACK_HTTP.open(url, timeout=timeout) as response:
+        return json.load(response)
 
 
 def render(template: str, target: Path, **values: object) -> Path:

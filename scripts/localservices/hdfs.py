@@ -3,8 +3,6 @@ DataNode in the single-node profile; three, told apart by port (not by loopback 
 DataNode by the source address of its registration, 127.0.0.1 for all), with three replicas in the cluster."""
 from __future__ import annotations
 
-import json
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,12 +27,8 @@ ADD_OPENS = [f"--add-opens=java.base/{pkg}=ALL-UNNAMED" for pkg in (
     "java.util", "java.util.concurrent", "java.util.zip", "sun.nio.ch", "sun.security.util",
     "sun.security.x509")]
 
-_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
-
-
 def _get(path: str) -> dict:
-    with _HTTP.open(f"{WEBHDFS_URL}{path}", timeout=5) as resp:
-        return json.load(resp)
+    return core.get_json(f"{WEBHDFS_URL}{path}")
 
 
 def _jmx(bean: str) -> dict:

@@ -43,6 +43,9 @@ def new_cluster_id() -> str:
 
 
 class Kafka(Service):
+    heap = "384m"
+    logs_dir = LOGS
+
     @property
     def controller_port(self) -> int:
         return self.extra_ports[0]
@@ -87,9 +90,6 @@ class Kafka(Service):
     def render_config(self) -> None:
         render("kafka-server.properties", self.config, port=self.port, controller_port=self.controller_port,
                data=self.data)
-
-    heap = "384m"
-    logs_dir = LOGS
 
     def command(self) -> list[str]:
         # C1 only (TieredStopAtLevel=1): half the start-up CPU and time (~5 s instead of ~11 s on

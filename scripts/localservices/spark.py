@@ -14,11 +14,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .core import HOST, OPT, ROOT, Service, ServiceError, run
+from .core import HOST, OPT, ROOT, Service, ServiceError, get_json, run
 
 JARS = OPT / "spark-jars"
 POM_DIR = Path(__file__).resolve().parent / "poms" / "spark-kafka"
@@ -137,13 +136,9 @@ def jars() -> list[str]:
 MASTER_PORT, MASTER_UI_PORT = 7077, 8090  # 8080 is Airflow's api-server
 MASTER_URL = f"spark://{HOST}:{MASTER_PORT}"
 WORKER_CORES, WORKER_MEMORY = 1, "1g"
-_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
-
-
 def master_state() -> dict:
     """The master's JSON status (workers, applications), as its web UI serves it."""
-    with _HTTP.open(f"http://{HOST}:{MASTER_UI_PORT}/json/", timeout=5) as response:
-        return json.load(response)
+    return get_json(f"http://{HOST}:{MASTER_UI_PORT}/json/")
 
 
 @dataclass(eq=False)
@@ -170,6 +165,10 @@ class SparkMaster(SparkDaemon):
 
 
 class SparkWorker(SparkDaemon):
+    def state(self) -> dict:
+        """The worker's JSON status (its running and finished executors)."""
+        return get_json(f"http://{HOST}:{self.extra_ports[0]}/json/")
+
     def ready(self) -> bool:
         """The master lists this worker as alive."""
         return any(w["port"] == self.port and w["state"] == "ALIVE" for w in master_state()["workers"])

@@ -156,9 +156,7 @@ def test_spark_job_ran_its_executors_on_both_workers(cluster_run):
     assert len(apps) == 1, [a["name"] for a in spark.master_state()["completedapps"]]
     hosts = []
     for worker in spark.WORKERS:
-        with spark._HTTP.open(f"http://127.0.0.1:{worker.extra_ports[0]}/json/", timeout=5) as response:
-            executors = json.load(response)["finishedexecutors"]
-        hosts += [worker.name for e in executors if e["appid"] == apps[0]["id"]]
+        hosts += [worker.name for e in worker.state()["finishedexecutors"] if e["appid"] == apps[0]["id"]]
     assert sorted(hosts) == ["spark-worker-1", "spark-worker-2"], hosts
 
 
