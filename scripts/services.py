@@ -39,7 +39,7 @@ def pick(names: list[str], pool: list) -> list:
 def timed(label: str, fn) -> object:
     began = time.time()
     result = fn()
-    print(f"  {label:<16} {result}  ({time.time() - began:.1f}s)", flush=True)
+    print(f"  {label:<22} {result}  ({time.time() - began:.1f}s)", flush=True)
     return result
 
 
@@ -86,7 +86,7 @@ def cmd_down(args) -> None:
 
 
 def cmd_status(args) -> None:
-    print(f"{'service':<15} {'state':<9} {'pid':>7} {'port':>6} {'RSS MiB':>8} {'ready in':>9}  started")
+    print(f"{'service':<21} {'state':<9} {'pid':>7} {'port':>6} {'RSS MiB':>8} {'ready in':>9}  started")
     total, down = 0, []
     for service in pick(args.services, SERVICES):
         pid = service.pid()
@@ -96,11 +96,11 @@ def cmd_status(args) -> None:
         started = service.started_at()
         when = time.strftime("%H:%M:%S", time.localtime(started[0])) if pid and started else "-"
         ready_in = f"{started[1]:.1f}s" if pid and started else "-"
-        print(f"{service.name:<15} {state:<9} {pid or '-':>7} {service.port:>6} {rss / 2**20:>8.0f} "
+        print(f"{service.name:<21} {state:<9} {pid or '-':>7} {service.port or '-':>6} {rss / 2**20:>8.0f} "
               f"{ready_in:>9}  {when}")
         if state != "ready":
             down.append(f"{service.name} (port {service.port}, log {service.log})")
-    print(f"{'total':<15} {'':<9} {'':>7} {'':>6} {total / 2**20:>8.0f}")
+    print(f"{'total':<21} {'':<9} {'':>7} {'':>6} {total / 2**20:>8.0f}")
     if down:
         sys.exit("not ready: " + ", ".join(down))
 

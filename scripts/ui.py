@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -18,24 +17,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from scripts.localservices.airflow import ADMIN as USER
+from scripts.localservices.airflow import admin_login as login
+
 ROOT = Path(__file__).resolve().parents[1]
-USER = "admin"
-
-
-def passwords_file() -> Path:
-    return Path(os.environ["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
-
-
-def login() -> tuple[str, str]:
-    """The UI user and its password (created on first use; Airflow's simple auth manager reads the file)."""
-    path = passwords_file()
-    stored = json.loads(path.read_text()) if path.exists() else {}
-    if USER not in stored:
-        stored[USER] = secrets.token_urlsafe(12)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(stored))
-        path.chmod(0o600)
-    return USER, stored[USER]
 
 
 def environment(port: int) -> dict:

@@ -61,12 +61,12 @@ def port_open(port: int, host: str = HOST) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-_LOOPBACK_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
+LOOPBACK_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
 
 
 def get_json(url: str, timeout: float = 5) -> dict:
     """A local service's JSON status or REST answer (HDFS's WebHDFS and JMX, Spark's daemons)."""
-    with _LOOPBACK_HTTP.open(url, timeout=timeout) as response:
+    with LOOPBACK_HTTP.open(url, timeout=timeout) as response:
         return json.load(response)
 
 

@@ -6,6 +6,7 @@ MQTT and Cassandra connections with login/password, and CASSANDRA_USER/PASSWORD 
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -13,15 +14,26 @@ import shlex
 import string
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from .core import PROFILE_BASE, ServiceError
 
 FILE = PROFILE_BASE / "credentials.env"  # the cluster profile has its own
 SETTING = "GAIT_LOCAL_AUTH"
-USERS = {"MQTT_USER": "gait", "CASSANDRA_USER": "parkinson", "KAFKA_USER": "parkinson"}
-# Passwords generated for the users above and for the Kafka cluster's own static logins (brokers, controllers).
+USERS = {"MQTT_USER": "gait", "CASSANDRA_USER": "parkinson", "KAFKA_USER": "parkinson", "MONGO_USER": "parkinson"}
+# Passwords generated for the users above, the Kafka cluster's own static logins (brokers, controllers), and the
+# cluster profile's PostgreSQL (superuser, Airflow's role), Redis and the secrets Airflow's processes share.
 PASSWORDS = ("MQTT_PASSWORD", "CASSANDRA_PASSWORD", "KAFKA_PASSWORD", "KAFKA_BROKER_PASSWORD",
-             "KAFKA_CONTROLLER_PASSWORD")
+             "KAFKA_CONTROLLER_PASSWORD", "MONGO_PASSWORD", "POSTGRES_PASSWORD", "AIRFLOW_DB_PASSWORD",
+             "REDIS_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY")
+FERNET_KEY = "AIRFLOW_FERNET_KEY"  # 32 random bytes, url-safe base64 (Fernet's format)
+# Airflow settings holding a URL whose password is added from the credentials (when the URL names a host).
+URL_PASSWORDS = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "AIRFLOW_DB_PASSWORD",
+                 "AIRFLOW__CELERY__RESULT_BACKEND": "AIRFLOW_DB_PASSWORD",
+                 "AIRFLOW__CELERY__BROKER_URL": "REDIS_PASSWORD"}
+# Secrets every process of a distributed Airflow must share (one process alone generates its own).
+AIRFLOW_SECRETS = {"AIRFLOW__API_AUTH__JWT_SECRET": "AIRFLOW_JWT_SECRET",
+                   "AIRFLOW__API__SECRET_KEY": "AIRFLOW_API_SECRET_KEY", "AIRFLOW__CORE__FERNET_KEY": FERNET_KEY}
 ALPHABET = string.ascii_letters + string.digits  # safe in JSON, CQL literals and shell words
 
 
@@ -53,7 +65,8 @@ def load(path: Path = FILE) -> dict[str, str]:
 
 
 def _new_values() -> dict[str, str]:
-    return {**USERS, **{key: _secret() for key in PASSWORDS}}
+    fernet = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    return {**USERS, **{key: _secret() for key in PASSWORDS}, FERNET_KEY: fernet}
 
 
 def _generate(path: Path) -> None:
@@ -88,7 +101,26 @@ def exports(creds: dict[str, str], env: dict[str, str]) -> dict[str, str]:
     if "sasl.mechanism" in kafka.get("extra", {}):  # a Kafka that asks for a login (the cluster profile)
         kafka["extra"].update({"sasl.username": creds["KAFKA_USER"], "sasl.password": creds["KAFKA_PASSWORD"]})
         values["AIRFLOW_CONN_KAFKA_DEFAULT"] = json.dumps(kafka)
+    mongo = json.loads(env["AIRFLOW_CONN_MONGO_DEFAULT"])
+    if "authMechanism" in mongo.get("extra", {}):  # a MongoDB wire server that asks for a login (the cluster's)
+        mongo.update(login=creds["MONGO_USER"], password=creds["MONGO_PASSWORD"])
+        values["AIRFLOW_CONN_MONGO_DEFAULT"] = json.dumps(mongo)
+    return {**values, **airflow_exports(creds, env)}
+
+
+def airflow_exports(creds: dict[str, str], env: dict[str, str]) -> dict[str, str]:
+    """A distributed Airflow's database and broker URLs with their passwords, and the secrets its processes share."""
+    values = {setting: with_password(env[setting], creds[key]) for setting, key in URL_PASSWORDS.items()
+              if urlsplit(env.get(setting, "")).hostname}
+    if env.get("AIRFLOW__CORE__EXECUTOR") == "CeleryExecutor":
+        values.update({setting: creds[key] for setting, key in AIRFLOW_SECRETS.items()})
     return values
+
+
+def with_password(url: str, password: str) -> str:
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{password}@{host}"))
 
 
 def main() -> None:

@@ -1,12 +1,16 @@
-"""FerretDB v1 (MongoDB wire protocol on SQLite), built once from the Go module proxy."""
+"""FerretDB v1 (MongoDB wire protocol), built once from the Go module proxy: on SQLite without logins in the
+single-node profile; on the cluster profile's PostgreSQL with logins (PLAIN, checked by PostgreSQL itself)."""
 from __future__ import annotations
 
 import json
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import credentials as local_credentials
+from . import postgres
 from .core import BIN, HOST, OPT, Service, ServiceError, run
 
 VERSION = "v1.24.2"
@@ -17,7 +21,10 @@ if TYPE_CHECKING:
     from pymongo import MongoClient
 
 
+@dataclass(eq=False)
 class FerretDB(Service):
+    credentials: Path | None = None  # None: SQLite, anonymous clients; else PostgreSQL and this file's login
+
     @property
     def binary(self) -> Path:
         return BIN / "ferretdb"
@@ -57,15 +64,28 @@ class FerretDB(Service):
     def command(self) -> list[str]:
         # Log level error: at warn, v1 dumps every failed command in full (~18 lines), including the
         # `endSessions` it does not support, which pymongo sends on every close().
-        return [str(self.binary), "--handler=sqlite", f"--sqlite-url=file:{self.data}/",
-                f"--listen-addr={HOST}:{self.port}", f"--state-dir={self.data}", "--debug-addr=-",
+        return [str(self.binary), *self.backend_flags(), f"--listen-addr={HOST}:{self.port}",
+                f"--state-dir={self.data}", "--debug-addr=-",
                 "--telemetry=disable", "--log-level=error"]
 
-    def client(self, timeout_ms: int = 1500) -> MongoClient:
+    def backend_flags(self) -> list[str]:
+        """SQLite in the service's folder, or PostgreSQL with no login of its own: a client's PLAIN login is the
+        PostgreSQL login, so a client without one is refused."""
+        if self.credentials is None:
+            return ["--handler=sqlite", f"--sqlite-url=file:{self.data}/"]
+        return ["--handler=postgresql", f"--postgresql-url=postgres://{HOST}:{postgres.PORT}/ferretdb"]
+
+    def login(self) -> dict[str, str]:
+        if self.credentials is None:
+            return {}
+        creds = local_credentials.load(self.credentials)
+        return {"username": creds["MONGO_USER"], "password": creds["MONGO_PASSWORD"], "authMechanism": "PLAIN"}
+
+    def client(self, timeout_ms: int = 1500, anonymous: bool = False) -> MongoClient:
         from pymongo import MongoClient
 
         return MongoClient(HOST, self.port, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms,
-                           directConnection=True)
+                           directConnection=True, **({} if anonymous else self.login()))
 
     def ready(self) -> bool:
         with self.client() as client:
@@ -87,3 +107,4 @@ class FerretDB(Service):
 
 
 SERVICE = FerretDB("ferretdb", 27017, ready_timeout=30)
+CLUSTER = FerretDB("ferretdb", 27017, ready_timeout=30, credentials=local_credentials.FILE)

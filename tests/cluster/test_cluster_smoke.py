@@ -1,34 +1,17 @@
 """The cluster profile (scripts/localservices/topology.py) on its real services: Kafka as three KRaft brokers with
 SASL on every listener, the pipeline topic replicated; Cassandra as three nodes with the keyspace and the roles
-replicated to all; HDFS as a NameNode and three DataNodes keeping three replicas of every block; the main DAG on it
-with exact counts and windows. So far Spark and Airflow run as in the single-node profile (issue #14)."""
+replicated to all; HDFS as a NameNode and three DataNodes keeping three replicas of every block; and every service
+that takes a login refusing an anonymous client. The DAGs on it: test_cluster_airflow.py."""
 from __future__ import annotations
 
 import json
 import os
 import time
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+import urllib.error
 
 import pytest
 
 from include import names
-from scripts.demo import run_dag
-from tests.faults.harness import RunLog
-from tests.pipeline_checks import (
-    SAMPLE_READINGS,
-    SAMPLE_WINDOWS,
-    assert_kafka_range_equals_landed,
-    assert_windows_equal_reference,
-    metrics_documents,
-    reconciliation,
-)
-
-ROOT = Path(__file__).resolve().parents[2]
-LOGS = ROOT / "test-artifacts" / "cluster"
-DAG_ID = "parkinson_gait_pipeline"
-LOGICAL_DATE = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(minutes=int(time.time()) % 100_000)
-CONF = {"capture_idle_seconds": 3, "bias_variance_rounds": 3, "cv_folds": 3, "window_size": 50}
 
 
 def kafka_client_config(**overrides) -> dict:
@@ -132,44 +115,48 @@ def test_hdfs_has_three_datanodes_and_keeps_three_replicas_of_every_block():
         store.delete(path)
 
 
-@pytest.fixture(scope="module")
-def cluster_run() -> tuple[str, RunLog]:
-    """The unchanged main DAG on the profile, with a non-default window size; the batch id and the run's log."""
-    from gait_airflow.clients import AirflowServices
-    from include.layout import batch_id
-    from include.stages.ingest import discard_queued
+def test_postgresql_refuses_anonymous_clients():
+    import psycopg2
 
-    discard_queued(AirflowServices())
-    ok, text = run_dag(DAG_ID, LOGICAL_DATE, CONF, LOGS / "pipeline.log")
-    log = RunLog.parse(text)
-    assert ok, f"the run ended {log.state}:\n{log.tail()}"
-    return batch_id(LOGICAL_DATE, ""), log
+    from scripts.localservices import postgres
+
+    for database in postgres.DATABASES:
+        with pytest.raises(psycopg2.OperationalError, match="no password supplied"):
+            psycopg2.connect(host="127.0.0.1", port=postgres.PORT, dbname=database, user="postgres", connect_timeout=3)
 
 
-def test_spark_job_ran_its_executors_on_both_workers(cluster_run):
-    """The master's and the workers' own JSON status: the job's application finished with one executor on each
-    worker (none in the driver)."""
-    from scripts.localservices import spark
+def test_redis_refuses_anonymous_clients():
+    import redis
 
-    batch, _ = cluster_run
-    apps = [a for a in spark.master_state()["completedapps"] if a["name"] == f"parkinson-window-means-{batch}"]
-    assert len(apps) == 1, [a["name"] for a in spark.master_state()["completedapps"]]
-    hosts = []
-    for worker in spark.WORKERS:
-        hosts += [worker.name for e in worker.state()["finishedexecutors"] if e["appid"] == apps[0]["id"]]
-    assert sorted(hosts) == ["spark-worker-1", "spark-worker-2"], hosts
+    from scripts.localservices.redis import SERVICE
+
+    with SERVICE.client() as anonymous, pytest.raises(redis.AuthenticationError):
+        anonymous.ping()
 
 
-def test_main_dag_on_the_cluster_profile_is_exact(cluster_run):
-    """Every hop's count equals the sample's, no try failed, the batch's readings are spread over the topic's six
-    partitions, and Cassandra holds exactly the numpy reference."""
-    batch, log = cluster_run
-    assert log.all_failed_tries() == 0
-    counts = reconciliation(batch)["counts"]
-    assert counts["published"] == counts["landed_in_hdfs"] == counts["produced_to_kafka"] == \
-        counts["read_by_spark"] == SAMPLE_READINGS
-    assert counts["windows_written"] == counts["windows_expected"] == 2 * SAMPLE_WINDOWS + 13  # 21 per recording
-    offsets = assert_kafka_range_equals_landed(batch)
-    assert len(offsets.partitions) == 6 and offsets.messages == SAMPLE_READINGS
-    assert assert_windows_equal_reference(batch, window_size=50) == 13 * 21
-    assert len(metrics_documents(f"{DAG_ID}__{batch}")) == 1
+def test_ferretdb_refuses_anonymous_clients_and_serves_the_pipeline_login():
+    from pymongo.errors import OperationFailure
+
+    from scripts.localservices.ferretdb import CLUSTER
+
+    with CLUSTER.client(anonymous=True) as anonymous, pytest.raises(OperationFailure):
+        anonymous[names.MONGO_DB].list_collection_names()
+    with CLUSTER.client() as client:
+        assert names.METRICS_COLLECTION in client[names.MONGO_DB].list_collection_names()
+
+
+def test_mosquitto_refuses_anonymous_clients():
+    from include.mqtt_client import MqttError, connect
+
+    with pytest.raises(MqttError, match="refused the connection"):
+        connect("127.0.0.1", 1883, client_id="cluster-suite-anonymous", timeout=5)
+
+
+@pytest.mark.parametrize("path", ["/api/v2/dags", "/api/v2/dags/parkinson_gait_pipeline/dagRuns",
+                                  "/model-report/api/runs"])
+def test_airflow_api_refuses_anonymous_requests(path):
+    from scripts.localservices.core import LOOPBACK_HTTP
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        LOOPBACK_HTTP.open(f"http://127.0.0.1:8080{path}", timeout=10)
+    assert refused.value.code in (401, 403)

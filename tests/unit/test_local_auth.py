@@ -3,6 +3,7 @@ connections and the services tool the generated credentials (.local/credentials.
 (tests/integration/test_auth.py runs the auth-enabled services.)"""
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -73,8 +74,11 @@ def test_generated_once_private_and_reused(tmp_path):
     file = tmp_path / "nested" / "credentials.env"
     first = credentials.load(file)
     assert set(first) == {"MQTT_USER", "MQTT_PASSWORD", "CASSANDRA_USER", "CASSANDRA_PASSWORD", "KAFKA_USER",
-                          "KAFKA_PASSWORD", "KAFKA_BROKER_PASSWORD", "KAFKA_CONTROLLER_PASSWORD"}
+                          "KAFKA_PASSWORD", "KAFKA_BROKER_PASSWORD", "KAFKA_CONTROLLER_PASSWORD", "MONGO_USER",
+                          "MONGO_PASSWORD", "POSTGRES_PASSWORD", "AIRFLOW_DB_PASSWORD", "REDIS_PASSWORD",
+                          "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY", "AIRFLOW_FERNET_KEY"}
     assert len(set(first[key] for key in credentials.PASSWORDS)) == len(credentials.PASSWORDS)
+    assert len(base64.urlsafe_b64decode(first["AIRFLOW_FERNET_KEY"])) == 32  # Fernet's key format
     assert len(first["MQTT_PASSWORD"]) == 32 and first["MQTT_PASSWORD"] != first["CASSANDRA_PASSWORD"]
     assert file.stat().st_mode & 0o777 == 0o600
     assert credentials.load(file) == first
@@ -110,9 +114,18 @@ def test_configs_with_and_without_auth(tmp_path):
 CLUSTER_PROBE = """
 import json, os
 from scripts.localservices import credentials, topology
+from urllib.parse import urlsplit
 kafka = json.loads(os.environ["AIRFLOW_CONN_KAFKA_DEFAULT"])["extra"]
+mongo = json.loads(os.environ["AIRFLOW_CONN_MONGO_DEFAULT"])
 creds = credentials.load()
+database = urlsplit(os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+broker = urlsplit(os.environ["AIRFLOW__CELERY__BROKER_URL"])
 print(json.dumps({
+    "database": [database.scheme, database.username, database.password == creds["AIRFLOW_DB_PASSWORD"]],
+    "broker": [broker.scheme, broker.password == creds["REDIS_PASSWORD"]],
+    "result_backend_has_password": creds["AIRFLOW_DB_PASSWORD"] in os.environ["AIRFLOW__CELERY__RESULT_BACKEND"],
+    "shared_secrets": [os.environ[s] == creds[k] for s, k in credentials.AIRFLOW_SECRETS.items()],
+    "mongo_login_matches": (mongo["login"], mongo["password"]) == (creds["MONGO_USER"], creds["MONGO_PASSWORD"]),
     "file": str(credentials.FILE),
     "services": [s.name for group in topology.groups(topology.current()) for s in group],
     "bootstrap": kafka["bootstrap.servers"], "mechanism": kafka["sasl.mechanism"],
@@ -131,11 +144,18 @@ def test_cluster_profile_has_its_own_credentials_and_logs_in_to_kafka():
     seen = json.loads(result.stdout)
     assert seen["file"] == str(ROOT / ".local" / "cluster" / "credentials.env")
     nodes = {f"{service}-{i}" for service in ("kafka", "cassandra", "hdfs-datanode") for i in (1, 2, 3)}
-    assert nodes | {"spark-master", "spark-worker-1", "spark-worker-2"} <= set(seen["services"])
+    airflow = {f"airflow-{name}" for name in ("api-server", "scheduler", "dag-processor", "triggerer", "worker-1",
+                                              "worker-2")}
+    assert nodes | airflow | {"spark-master", "spark-worker-1", "spark-worker-2", "postgres", "redis"} <= \
+        set(seen["services"])
     assert not {"kafka", "cassandra", "hdfs-datanode"} & set(seen["services"])
     assert seen["bootstrap"] == "127.0.0.1:19092,127.0.0.1:29092,127.0.0.1:39092"
     assert seen["mechanism"] == "SCRAM-SHA-512" and seen["kafka_login_matches"]
-    assert "password" not in result.stdout.replace('"kafka_login_matches"', "")
+    assert seen["database"] == ["postgresql+psycopg2", "airflow", True] and seen["broker"] == ["redis", True]
+    assert seen["result_backend_has_password"] and seen["shared_secrets"] == [True] * 3
+    assert seen["mongo_login_matches"]
+    secrets = credentials.load(ROOT / ".local" / "cluster" / "credentials.env")
+    assert not [key for key in (*credentials.PASSWORDS, credentials.FERNET_KEY) if secrets[key] in result.stdout]
 
 
 def test_an_unknown_topology_is_refused_in_one_line():
@@ -153,3 +173,13 @@ def test_a_file_from_before_a_new_login_gets_it_appended(tmp_path):
     values = credentials.load(file)
     assert values["MQTT_PASSWORD"] == "kept" and len(values["KAFKA_PASSWORD"]) == 32
     assert credentials.load(file) == values
+
+
+def test_a_password_goes_into_a_url_that_names_a_host_only():
+    assert credentials.with_password("redis://127.0.0.1:6379/0", "s3") == "redis://:s3@127.0.0.1:6379/0"
+    assert credentials.with_password("postgresql+psycopg2://airflow@h:5433/airflow", "s3") == \
+        "postgresql+psycopg2://airflow:s3@h:5433/airflow"
+    creds = {"AIRFLOW_DB_PASSWORD": "db", "REDIS_PASSWORD": "r"}
+    single_node = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "sqlite:////tmp/airflow.db",
+                   "AIRFLOW__CORE__EXECUTOR": "LocalExecutor"}
+    assert credentials.airflow_exports(creds, single_node) == {}  # the single-node profile keeps its own
