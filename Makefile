@@ -2,7 +2,7 @@
 #   make demo   set up everything, start the local services, run the pipeline on the bundled sample
 #   make test   set up everything, start the local services, run all tests, stop the services
 #   make ui     set up everything, start the local services and the Airflow UI (prints URL and login)
-.PHONY: install up down status logs reset demo test unit lint lock ui bench capacity faults load cluster-up cluster-down cluster-test
+.PHONY: install up down status logs reset demo test unit lint lock ui bench capacity faults load cluster-up cluster-down cluster-test cluster-faults
 
 SERVICES = scripts/with-env python scripts/services.py
 
@@ -71,6 +71,10 @@ cluster-down:
 
 cluster-test: cluster-up
 	$(CLUSTER) scripts/with-env python -m pytest tests/cluster -ra
+
+# Node loss: each case SIGKILLs one node at an exact moment of a scheduler-driven run (tests/cluster_faults).
+cluster-faults: cluster-up
+	$(CLUSTER) scripts/with-env python -m pytest tests/cluster_faults -ra
 
 # Re-resolve requirements.in into the pinned requirements.txt.
 lock:

@@ -21,6 +21,9 @@ class IntegrityError(BadInput, ValueError):
 
 # Exit code of the Spark jobs on bad input (argparse's own usage-error code): their task fails without retrying.
 SPARK_BAD_INPUT_EXIT = 2
+# Exit code of the Spark jobs when Cassandra has too few replicas alive for the pipeline's consistency level: a
+# transient error, retried, told in one line (the level and the nodes down).
+SPARK_UNAVAILABLE_EXIT = 3
 
 
 class NothingToDo(Exception):

@@ -22,12 +22,36 @@ from functools import partial
 
 from include import names
 from include.errors import SPARK_BAD_INPUT_EXIT as BAD_INPUT_EXIT
+from include.errors import SPARK_UNAVAILABLE_EXIT as UNAVAILABLE_EXIT
 from include.errors import BadInput
 from include.features import EPS, GAIT_FEATURES, HEEL, MIDFOOT, SENSOR_Y, STANCE_FRACTION, TOE
 from include.gaitpdb import CHANNELS, parse_recording_id
 from include.records import KafkaOffsets, SparkSummary, decode, encode
 
 WRITE_BATCH_ROWS = 16  # rows per unlogged batch: about 5 KB, Cassandra's batch size warning threshold
+
+
+class CassandraUnavailable(Exception):
+    """Too few Cassandra replicas alive for the pipeline's consistency level (transient: the task retries)."""
+
+
+def unavailability_errors() -> tuple[type[Exception], ...]:
+    """The driver's errors that mean too few replicas answered (imported where the job runs: driver or executor)."""
+    from cassandra import OperationTimedOut, Unavailable, WriteTimeout
+    from cassandra.cluster import NoHostAvailable
+
+    return Unavailable, NoHostAvailable, WriteTimeout, OperationTimedOut
+
+
+def unavailable(exc: Exception, cluster, what: str) -> CassandraUnavailable:
+    """One line naming the consistency level, the replicas alive (when Cassandra said) and the nodes down."""
+    from cassandra import Unavailable
+
+    down = sorted(str(host.endpoint.address) for host in cluster.metadata.all_hosts() if host.is_up is False)
+    replicas = (f"{exc.alive_replicas} replicas alive, {exc.required_replicas} required"
+                if isinstance(exc, Unavailable) else type(exc).__name__)
+    return CassandraUnavailable(f"Cassandra cannot take the batch's {what} at {names.CASSANDRA_CONSISTENCY} "
+                                f"({replicas}); nodes down: {', '.join(down) or 'none seen by the driver'}")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -137,6 +161,8 @@ def clear_recordings(args: argparse.Namespace, tables: dict[str, int], recording
             statement = session.prepare(f"DELETE FROM {table} WHERE recording_id = ? AND window_size = ?")
             execute_concurrent_with_args(session, statement, [(r, size) for r in recordings],
                                          raise_on_first_error=True)
+    except unavailability_errors() as exc:
+        raise unavailable(exc, cluster, "deletes") from exc
     finally:
         cluster.shutdown()
 
@@ -170,6 +196,8 @@ def write_partition(rows, args: argparse.Namespace, table: str, batch_id: str, c
                                              raise_on_first_error=True):
             if not ok:
                 raise result
+    except unavailability_errors() as exc:
+        raise unavailable(exc, cluster, f"writes to {table}") from exc
     finally:
         cluster.shutdown()
 
@@ -266,6 +294,16 @@ def read_offsets_manifest(files: HadoopFiles, args: argparse.Namespace) -> Kafka
 
 def bad_input(message: str) -> None:
     print(f"window_means: BAD INPUT: {message}", file=sys.stderr, flush=True)
+
+
+def unavailable_line(exc: Exception) -> str | None:
+    """The CassandraUnavailable message of a failure in the driver, or in an executor's task (then inside the
+    Spark error's text), or None."""
+    if isinstance(exc, CassandraUnavailable):
+        return str(exc)
+    found = [line.split("CassandraUnavailable: ", 1)[1] for line in str(exc).splitlines()
+             if "CassandraUnavailable: " in line]
+    return found[-1].strip() if found else None
 
 
 READING_SCHEMA = ("recording_id string, seq long, t double, left array<double>, right array<double>, "
@@ -390,6 +428,12 @@ def main(argv: list[str] | None = None) -> int:
     except BadInput as exc:
         bad_input(str(exc))
         return BAD_INPUT_EXIT
+    except Exception as exc:
+        line = unavailable_line(exc)
+        if line is None:
+            raise
+        print(f"window_means: UNAVAILABLE: {line}", file=sys.stderr, flush=True)
+        return UNAVAILABLE_EXIT
     finally:
         spark.stop()
     return 0

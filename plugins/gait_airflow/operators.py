@@ -3,6 +3,7 @@ built in one place from the Airflow connections, and its deterministic failure t
 
 from __future__ import annotations
 
+import os
 import tempfile
 import zipfile
 from collections.abc import Sequence
@@ -12,10 +13,11 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 
 import include
 from include import names
-from include.errors import SPARK_BAD_INPUT_EXIT
+from include.errors import SPARK_BAD_INPUT_EXIT, SPARK_UNAVAILABLE_EXIT
 from include.layout import BatchLayout
 
 BAD_INPUT_MARK = "BAD INPUT: "  # the job's line that says what is wrong (spark_jobs/window_means.py: bad_input)
+UNAVAILABLE_MARK = "UNAVAILABLE: "  # the job's line naming the consistency level and the Cassandra nodes down
 
 
 def domain_zip(folder: Path) -> Path:
@@ -79,6 +81,21 @@ def window_means_submission(batch: str, params: dict) -> tuple[list[str], dict[s
     return arguments, environment
 
 
+def secret_properties(folder: Path, conn_id: str) -> str | None:
+    """A standalone cluster's shared secret (the Spark connection's password, with spark.authenticate on in
+    Variable spark_conf) as a 0600 file for --properties-file: the driver takes it only as the property
+    spark.authenticate.secret, and a property on the command line would show in every process list."""
+    from airflow.sdk.bases.hook import BaseHook
+
+    secret = BaseHook.get_connection(conn_id).password
+    if not secret:
+        return None
+    path = folder / "secret.properties"
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+        out.write(f"spark.authenticate.secret={secret}\n")
+    return str(path)
+
+
 def deployment_spark_conf() -> dict[str, str]:
     """Spark properties of this deployment (Variable spark_conf, a JSON object; none when unset), over the
     operator's own: JVM options, executor sizes and the like differ between one machine and a cluster."""
@@ -93,11 +110,13 @@ def deployment_spark_conf() -> dict[str, str]:
 class SparkJobOperator(SparkSubmitOperator):
     """Submits like SparkSubmitOperator, with the domain package added to --py-files; when the job exits with
     SPARK_BAD_INPUT_EXIT (bad arguments, a missing or inconsistent manifest) the task fails at once with the
-    job's own line instead of using its retries."""
+    job's own line instead of using its retries; with SPARK_UNAVAILABLE_EXIT (too few Cassandra replicas alive)
+    it fails with the job's line and retries."""
 
     def execute(self, context) -> None:
         with tempfile.TemporaryDirectory(prefix="gait-spark-") as folder:
             self.py_files = ",".join(filter(None, [self.py_files, str(domain_zip(Path(folder)))]))
+            self.properties_file = self.properties_file or secret_properties(Path(folder), self._conn_id)
             self._submit(context)
 
     def _submit(self, context) -> None:
@@ -106,12 +125,17 @@ class SparkJobOperator(SparkSubmitOperator):
         except Exception as exc:
             hook = self._hook
             process = getattr(hook, "_submit_sp", None)
-            if hook is None or process is None or process.returncode != SPARK_BAD_INPUT_EXIT:
+            code = process.returncode if hook is not None and process is not None else None
+            if code not in (SPARK_BAD_INPUT_EXIT, SPARK_UNAVAILABLE_EXIT):
                 raise
-            from airflow.sdk.exceptions import AirflowFailException
+            from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-            lines = [line for line in hook._last_submit_log_lines if BAD_INPUT_MARK in line]
-            detail = lines[-1].split(BAD_INPUT_MARK, 1)[1] if lines else "bad arguments (see the usage line above)"
+            mark = BAD_INPUT_MARK if code == SPARK_BAD_INPUT_EXIT else UNAVAILABLE_MARK
+            lines = [line for line in hook._last_submit_log_lines if mark in line]
+            if code == SPARK_UNAVAILABLE_EXIT:  # transient: the task's retries apply
+                detail = lines[-1].split(mark, 1)[1] if lines else "Cassandra has too few replicas alive"
+                raise AirflowException(f"{self.task_id}: {detail} (transient: retried)") from exc
+            detail = lines[-1].split(mark, 1)[1] if lines else "bad arguments (see the usage line above)"
             raise AirflowFailException(f"{self.task_id}: {detail} (a deterministic error: not retried)") from exc
 
 

@@ -215,6 +215,23 @@ class Service:
         self.pidfile.unlink(missing_ok=True)
         return "stopped"
 
+    def kill(self) -> float:
+        """SIGKILL the process and every descendant at once, as a lost node (no shutdown hook, no flush); the
+        moment it happened (time.monotonic)."""
+        pid = self.pid()
+        if pid is None:
+            raise ServiceError(f"{self.name} is not running: nothing to kill")
+        for victim in [pid, *_descendants(pid)]:
+            try:
+                os.kill(victim, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        killed = time.monotonic()
+        while _alive(pid):
+            time.sleep(0.05)
+        self.pidfile.unlink(missing_ok=True)
+        return killed
+
     def rss_bytes(self) -> int:
         pid = self.pid()
         return _tree_rss(pid) if pid else 0
@@ -245,8 +262,8 @@ def _signal_group(pid: int, sig: int) -> None:
         pass
 
 
-def _tree_rss(pid: int) -> int:
-    """Resident memory of a process and its descendants (bytes)."""
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (children, their children, ...)."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -254,10 +271,18 @@ def _tree_rss(pid: int) -> int:
             children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
         except (FileNotFoundError, ValueError, IndexError):
             continue
-    total, todo = 0, [pid]
+    found, todo = [], list(children.get(pid, []))
     while todo:
         current = todo.pop()
+        found.append(current)
         todo.extend(children.get(current, []))
+    return found
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident memory of a process and its descendants (bytes)."""
+    total = 0
+    for current in [pid, *_descendants(pid)]:
         try:
             for line in Path(f"/proc/{current}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):

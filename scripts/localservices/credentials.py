@@ -25,7 +25,7 @@ USERS = {"MQTT_USER": "gait", "CASSANDRA_USER": "parkinson", "KAFKA_USER": "park
 # cluster profile's PostgreSQL (superuser, Airflow's role), Redis and the secrets Airflow's processes share.
 PASSWORDS = ("MQTT_PASSWORD", "CASSANDRA_PASSWORD", "KAFKA_PASSWORD", "KAFKA_BROKER_PASSWORD",
              "KAFKA_CONTROLLER_PASSWORD", "MONGO_PASSWORD", "POSTGRES_PASSWORD", "AIRFLOW_DB_PASSWORD",
-             "REDIS_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY")
+             "REDIS_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY", "SPARK_AUTH_SECRET")
 FERNET_KEY = "AIRFLOW_FERNET_KEY"  # 32 random bytes, url-safe base64 (Fernet's format)
 # Airflow settings holding a URL whose password is added from the credentials (when the URL names a host).
 URL_PASSWORDS = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "AIRFLOW_DB_PASSWORD",
@@ -105,6 +105,10 @@ def exports(creds: dict[str, str], env: dict[str, str]) -> dict[str, str]:
     if "authMechanism" in mongo.get("extra", {}):  # a MongoDB wire server that asks for a login (the cluster's)
         mongo.update(login=creds["MONGO_USER"], password=creds["MONGO_PASSWORD"])
         values["AIRFLOW_CONN_MONGO_DEFAULT"] = json.dumps(mongo)
+    spark_conf = json.loads(env.get("AIRFLOW_VAR_SPARK_CONF") or "{}")
+    if spark_conf.get("spark.authenticate") == "true":  # a Spark master that asks for the cluster's secret
+        spark = {**json.loads(env["AIRFLOW_CONN_SPARK_DEFAULT"]), "password": creds["SPARK_AUTH_SECRET"]}
+        values["AIRFLOW_CONN_SPARK_DEFAULT"] = json.dumps(spark)
     return {**values, **airflow_exports(creds, env)}
 
 

@@ -17,6 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import credentials as local_credentials
 from .core import HOST, OPT, ROOT, Service, ServiceError, get_json, run
 
 JARS = OPT / "spark-jars"
@@ -132,10 +133,14 @@ def jars() -> list[str]:
     return RUNTIME.jars()
 
 
-
 MASTER_PORT, MASTER_UI_PORT = 7077, 8090  # 8080 is Airflow's api-server
 MASTER_URL = f"spark://{HOST}:{MASTER_PORT}"
 WORKER_CORES, WORKER_MEMORY = 1, "1g"
+# The daemons read the cluster's shared secret from this environment variable (never a command line), and a worker
+# hands it to the executors it starts; a driver takes it as a property (plugins/gait_airflow/operators.py).
+AUTH_SECRET_ENV = "_SPARK_AUTH_SECRET"
+
+
 def master_state() -> dict:
     """The master's JSON status (workers, applications), as its web UI serves it."""
     return get_json(f"http://{HOST}:{MASTER_UI_PORT}/json/")
@@ -147,6 +152,7 @@ class SparkDaemon(Service):
 
     main_class: str = ""
     arguments: tuple[str, ...] = ()
+    credentials: Path | None = None  # RPC authentication with this file's SPARK_AUTH_SECRET (None: off)
 
     def installed(self) -> bool:
         return (venv_bin() / "spark-class").exists()
@@ -155,8 +161,12 @@ class SparkDaemon(Service):
         return [str(venv_bin() / "spark-class"), self.main_class, *self.arguments]
 
     def env(self) -> dict[str, str]:
-        return {"SPARK_LOCAL_IP": HOST, "SPARK_DAEMON_MEMORY": "256m", "SPARK_LOG_DIR": str(self.data),
-                "SPARK_WORKER_DIR": str(self.data / "work"), "SPARK_LOCAL_DIRS": str(self.data / "tmp")}
+        env = {"SPARK_LOCAL_IP": HOST, "SPARK_DAEMON_MEMORY": "256m", "SPARK_LOG_DIR": str(self.data),
+               "SPARK_WORKER_DIR": str(self.data / "work"), "SPARK_LOCAL_DIRS": str(self.data / "tmp")}
+        if self.credentials:  # the master's REST submission server takes no login: off
+            env.update({"SPARK_DAEMON_JAVA_OPTS": "-Dspark.authenticate=true -Dspark.master.rest.enabled=false",
+                        AUTH_SECRET_ENV: local_credentials.load(self.credentials)["SPARK_AUTH_SECRET"]})
+        return env
 
 
 class SparkMaster(SparkDaemon):
@@ -175,11 +185,11 @@ class SparkWorker(SparkDaemon):
 
 
 MASTER = SparkMaster("spark-master", MASTER_PORT, extra_ports=(MASTER_UI_PORT,), ready_timeout=90,
-                     main_class="org.apache.spark.deploy.master.Master",
+                     credentials=local_credentials.FILE, main_class="org.apache.spark.deploy.master.Master",
                      arguments=("--host", HOST, "--port", str(MASTER_PORT), "--webui-port", str(MASTER_UI_PORT)))
 WORKERS = [
     SparkWorker(f"spark-worker-{i}", MASTER_PORT + i, extra_ports=(MASTER_UI_PORT + i,), ready_timeout=90,
-                main_class="org.apache.spark.deploy.worker.Worker",
+                credentials=local_credentials.FILE, main_class="org.apache.spark.deploy.worker.Worker",
                 arguments=(MASTER_URL, "--host", HOST, "--port", str(MASTER_PORT + i), "--webui-port",
                            str(MASTER_UI_PORT + i), "--cores", str(WORKER_CORES), "--memory", WORKER_MEMORY))
     for i in (1, 2)]

@@ -1,10 +1,10 @@
 """The cluster profile (scripts/localservices/topology.py) on its real services: Kafka as three KRaft brokers with
 SASL on every listener, the pipeline topic replicated; Cassandra as three nodes with the keyspace and the roles
 replicated to all; HDFS as a NameNode and three DataNodes keeping three replicas of every block; and every service
-that takes a login refusing an anonymous client. The DAGs on it: test_cluster_airflow.py."""
+that takes a login (all but HDFS, which would need Kerberos) refusing an anonymous client. The DAGs on it:
+test_cluster_airflow.py."""
 from __future__ import annotations
 
-import json
 import os
 import time
 import urllib.error
@@ -12,12 +12,7 @@ import urllib.error
 import pytest
 
 from include import names
-
-
-def kafka_client_config(**overrides) -> dict:
-    extra = json.loads(os.environ["AIRFLOW_CONN_KAFKA_DEFAULT"])["extra"]
-    config = {k: v for k, v in extra.items() if k not in ("group.id", "auto.offset.reset")}
-    return {**config, "log_level": 0, "socket.connection.setup.timeout.ms": 3000, **overrides}
+from tests.cluster_runs import kafka_client_config
 
 
 def test_kafka_topic_has_three_replicas_on_three_brokers():
@@ -160,3 +155,29 @@ def test_airflow_api_refuses_anonymous_requests(path):
     with pytest.raises(urllib.error.HTTPError) as refused:
         LOOPBACK_HTTP.open(f"http://127.0.0.1:8080{path}", timeout=10)
     assert refused.value.code in (401, 403)
+
+
+def test_spark_refuses_an_application_without_the_cluster_secret(tmp_path):
+    """An application that does not prove the shared secret never registers: the master refuses its RPCs (SASL
+    expected) until the driver gives up. The REST submission server, which takes no login, is off."""
+    import subprocess
+
+    from scripts.localservices import spark
+    from scripts.localservices.core import port_open
+
+    assert not port_open(6066)
+    probe = tmp_path / "anonymous_probe.py"
+    probe.write_text("from pyspark.sql import SparkSession\n"
+                     "spark = SparkSession.builder.appName('anonymous-probe').getOrCreate()\n"
+                     "print(spark.sparkContext.parallelize([1]).count())\n")
+    env = {key: value for key, value in os.environ.items() if key != spark.AUTH_SECRET_ENV}
+    seen = spark.MASTER.log.stat().st_size
+    result = subprocess.run([spark.spark_submit(), "--master", spark.MASTER_URL, "--conf", "spark.authenticate=false",
+                             str(probe)], env=env, capture_output=True, text=True, timeout=240, check=False)
+    assert result.returncode != 0
+    assert "All masters are unresponsive" in result.stdout + result.stderr
+    state = spark.master_state()
+    assert "anonymous-probe" not in {app["name"] for app in state["activeapps"] + state["completedapps"]}
+    with spark.MASTER.log.open("rb") as log:
+        log.seek(seen)
+        assert b"Expected SaslMessage" in log.read()

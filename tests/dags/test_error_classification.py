@@ -82,3 +82,34 @@ def test_spark_bad_input_exit_code_is_the_jobs():
         window_means.parse_args(["--batch-id", "b"])
     assert usage.value.code == SPARK_BAD_INPUT_EXIT
     assert f"window_means: {BAD_INPUT_MARK}" in (ROOT / "spark_jobs" / "window_means.py").read_text()
+
+
+def test_spark_unavailability_is_one_line_naming_the_level_and_the_nodes_down():
+    """The job's CassandraUnavailable, raised in the driver or in an executor's task (then inside Spark's error
+    text), becomes one line with the operator's mark and its own exit code."""
+    sys.path.insert(0, str(ROOT / "spark_jobs"))
+    try:
+        import window_means
+    finally:
+        sys.path.remove(str(ROOT / "spark_jobs"))
+    from types import SimpleNamespace
+
+    from cassandra import ConsistencyLevel, Unavailable
+
+    from gait_airflow.operators import UNAVAILABLE_MARK
+    from include.errors import SPARK_UNAVAILABLE_EXIT
+
+    hosts = [SimpleNamespace(endpoint=SimpleNamespace(address=f"127.0.0.{i}"), is_up=i == 1) for i in (1, 2, 3)]
+    cluster = SimpleNamespace(metadata=SimpleNamespace(all_hosts=lambda: hosts))
+    refused = Unavailable("Cannot achieve consistency level LOCAL_QUORUM", consistency=ConsistencyLevel.LOCAL_QUORUM,
+                          required_replicas=2, alive_replicas=1)
+    error = window_means.unavailable(refused, cluster, "writes to window_means")
+    line = ("Cassandra cannot take the batch's writes to window_means at LOCAL_QUORUM (1 replicas alive, 2 "
+            "required); nodes down: 127.0.0.2, 127.0.0.3")
+    assert str(error) == line and window_means.unavailable_line(error) == line
+    spark_error = RuntimeError(f"Job aborted\nTraceback (most recent call last):\n  ...\n"
+                               f"__main__.CassandraUnavailable: {line}\n\tat org.apache.spark...")
+    assert window_means.unavailable_line(spark_error) == line
+    assert window_means.unavailable_line(RuntimeError("something else")) is None
+    assert window_means.UNAVAILABLE_EXIT == SPARK_UNAVAILABLE_EXIT
+    assert f"window_means: {UNAVAILABLE_MARK}" in (ROOT / "spark_jobs" / "window_means.py").read_text()

@@ -62,3 +62,22 @@ def test_deployment_spark_conf_comes_from_the_variable(monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_SPARK_CONF", '["not", "an", "object"]')
     with pytest.raises(ValueError, match="JSON object"):
         deployment_spark_conf()
+
+
+def test_the_spark_secret_goes_to_a_private_properties_file_never_to_the_command_line(monkeypatch, tmp_path):
+    import json
+    import os
+    from pathlib import Path
+
+    from gait_airflow.operators import secret_properties, window_means_submission
+
+    params = {"window_size": 100, "feature_window_size": 300, "include_partial_windows": False}
+    spark = {"conn_type": "spark", "host": "spark://127.0.0.1", "port": 7077}
+    monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", json.dumps(spark))
+    assert secret_properties(tmp_path, "spark_default") is None
+    monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", json.dumps({**spark, "password": "s3cret-value"}))
+    path = secret_properties(tmp_path, "spark_default")
+    assert Path(path).read_text() == "spark.authenticate.secret=s3cret-value\n"
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    arguments, environment = window_means_submission("b1", params)
+    assert not [value for value in [*arguments, *environment.values()] if "s3cret" in value]

@@ -76,7 +76,8 @@ def test_generated_once_private_and_reused(tmp_path):
     assert set(first) == {"MQTT_USER", "MQTT_PASSWORD", "CASSANDRA_USER", "CASSANDRA_PASSWORD", "KAFKA_USER",
                           "KAFKA_PASSWORD", "KAFKA_BROKER_PASSWORD", "KAFKA_CONTROLLER_PASSWORD", "MONGO_USER",
                           "MONGO_PASSWORD", "POSTGRES_PASSWORD", "AIRFLOW_DB_PASSWORD", "REDIS_PASSWORD",
-                          "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY", "AIRFLOW_FERNET_KEY"}
+                          "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY", "AIRFLOW_FERNET_KEY",
+                          "SPARK_AUTH_SECRET"}
     assert len(set(first[key] for key in credentials.PASSWORDS)) == len(credentials.PASSWORDS)
     assert len(base64.urlsafe_b64decode(first["AIRFLOW_FERNET_KEY"])) == 32  # Fernet's key format
     assert len(first["MQTT_PASSWORD"]) == 32 and first["MQTT_PASSWORD"] != first["CASSANDRA_PASSWORD"]
@@ -117,6 +118,7 @@ from scripts.localservices import credentials, topology
 from urllib.parse import urlsplit
 kafka = json.loads(os.environ["AIRFLOW_CONN_KAFKA_DEFAULT"])["extra"]
 mongo = json.loads(os.environ["AIRFLOW_CONN_MONGO_DEFAULT"])
+spark = json.loads(os.environ["AIRFLOW_CONN_SPARK_DEFAULT"])
 creds = credentials.load()
 database = urlsplit(os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
 broker = urlsplit(os.environ["AIRFLOW__CELERY__BROKER_URL"])
@@ -126,6 +128,7 @@ print(json.dumps({
     "result_backend_has_password": creds["AIRFLOW_DB_PASSWORD"] in os.environ["AIRFLOW__CELERY__RESULT_BACKEND"],
     "shared_secrets": [os.environ[s] == creds[k] for s, k in credentials.AIRFLOW_SECRETS.items()],
     "mongo_login_matches": (mongo["login"], mongo["password"]) == (creds["MONGO_USER"], creds["MONGO_PASSWORD"]),
+    "spark_secret_matches": spark["password"] == creds["SPARK_AUTH_SECRET"],
     "file": str(credentials.FILE),
     "services": [s.name for group in topology.groups(topology.current()) for s in group],
     "bootstrap": kafka["bootstrap.servers"], "mechanism": kafka["sasl.mechanism"],
@@ -153,7 +156,7 @@ def test_cluster_profile_has_its_own_credentials_and_logs_in_to_kafka():
     assert seen["mechanism"] == "SCRAM-SHA-512" and seen["kafka_login_matches"]
     assert seen["database"] == ["postgresql+psycopg2", "airflow", True] and seen["broker"] == ["redis", True]
     assert seen["result_backend_has_password"] and seen["shared_secrets"] == [True] * 3
-    assert seen["mongo_login_matches"]
+    assert seen["mongo_login_matches"] and seen["spark_secret_matches"]
     secrets = credentials.load(ROOT / ".local" / "cluster" / "credentials.env")
     assert not [key for key in (*credentials.PASSWORDS, credentials.FERNET_KEY) if secrets[key] in result.stdout]
 
