@@ -44,14 +44,27 @@ def unavailability_errors() -> tuple[type[Exception], ...]:
 
 
 def unavailable(exc: Exception, cluster, what: str) -> CassandraUnavailable:
-    """One line naming the consistency level, the replicas alive (when Cassandra said) and the nodes down."""
+    """One line naming the consistency level, the replicas alive (when a coordinator said) and the nodes down (the
+    ones the driver could not reach, or has marked down)."""
     from cassandra import Unavailable
+    from cassandra.cluster import NoHostAvailable
+    from cassandra.connection import ConnectionException
 
-    down = sorted(str(host.endpoint.address) for host in cluster.metadata.all_hosts() if host.is_up is False)
-    replicas = (f"{exc.alive_replicas} replicas alive, {exc.required_replicas} required"
-                if isinstance(exc, Unavailable) else type(exc).__name__)
+    errors = exc.errors if isinstance(exc, NoHostAvailable) else {}
+    replies = [exc] if isinstance(exc, Unavailable) else [e for e in errors.values() if isinstance(e, Unavailable)]
+    unreachable = {host_address(host) for host, error in errors.items()
+                   if isinstance(error, ConnectionException | OSError)}
+    down = sorted(unreachable | {host_address(h) for h in cluster.metadata.all_hosts() if h.is_up is False})
+    replicas = (f"{replies[0].alive_replicas} replicas alive, {replies[0].required_replicas} required"
+                if replies else type(exc).__name__)
     return CassandraUnavailable(f"Cassandra cannot take the batch's {what} at {names.CASSANDRA_CONSISTENCY} "
                                 f"({replicas}); nodes down: {', '.join(down) or 'none seen by the driver'}")
+
+
+def host_address(host) -> str:
+    """A driver Host's (or its endpoint's, or an "address:port" key's) address."""
+    endpoint = getattr(host, "endpoint", host)
+    return str(getattr(endpoint, "address", endpoint)).rsplit(":", 1)[0]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

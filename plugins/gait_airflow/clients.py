@@ -14,7 +14,43 @@ def hdfs_client(conn_id: str = names.WEBHDFS_CONN_ID):
     from airflow.providers.apache.hdfs.hooks.webhdfs import AirflowWebHDFSHookException, WebHDFSHook
 
     with reporting_unavailable("HDFS NameNode", conn_id, "hdfs-namenode", AirflowWebHDFSHookException):
-        return WebHDFSHook(webhdfs_conn_id=conn_id).get_conn()
+        client = WebHDFSHook(webhdfs_conn_id=conn_id).get_conn()
+    client.write = past_lost_datanodes(client.write, client.url)
+    return client
+
+
+def past_lost_datanodes(write, namenode_url: str, attempts: int = 6, pause: float = 2.0):
+    """A WebHDFS write that asks the NameNode again when the DataNode it redirected to is unreachable (just lost:
+    until the NameNode marks it stale, 3 s on the cluster profile, it may still hand it out). HDFS's own Java
+    client does the same by excluding the node; the WebHDFS client does not. Nothing was created on the failed
+    attempt (the DataNode runs the CREATE), so asking again is safe. The NameNode unreachable is not retried here."""
+    import functools
+    import logging
+    import time
+
+    import requests
+
+    log = logging.getLogger(__name__)
+
+    @functools.wraps(write)
+    def writing(hdfs_path: str, data=None, **options):
+        for _ in range(attempts - 1):
+            try:
+                return write(hdfs_path, data=data, **options)
+            except requests.ConnectionError as exc:
+                target = exc.request.url if exc.request is not None else namenode_url
+                if target.startswith(namenode_url) or not isinstance(data, bytes | str):
+                    raise
+                log.warning(
+                    "HDFS write of %s: DataNode unreachable (%s); asking the NameNode again in %.0f s",
+                    hdfs_path,
+                    target.split("/webhdfs", 1)[0],
+                    pause,
+                )
+                time.sleep(pause)
+        return write(hdfs_path, data=data, **options)
+
+    return writing
 
 
 def mqtt_client(conn_id: str = names.MQTT_CONN_ID, **options: Any):

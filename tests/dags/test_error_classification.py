@@ -107,6 +107,14 @@ def test_spark_unavailability_is_one_line_naming_the_level_and_the_nodes_down():
     line = ("Cassandra cannot take the batch's writes to window_means at LOCAL_QUORUM (1 replicas alive, 2 "
             "required); nodes down: 127.0.0.2, 127.0.0.3")
     assert str(error) == line and window_means.unavailable_line(error) == line
+    from cassandra.cluster import NoHostAvailable
+    from cassandra.connection import ConnectionException
+
+    hosts = [SimpleNamespace(endpoint=SimpleNamespace(address=f"127.0.0.{i}"), is_up=None) for i in (1, 2, 3)]
+    no_host = NoHostAvailable("Unable to complete the operation against any hosts", {
+        "127.0.0.1:9042": refused, "127.0.0.2:9042": ConnectionException("refused"),
+        "127.0.0.3:9042": ConnectionRefusedError(111, "Connection refused")})
+    assert str(window_means.unavailable(no_host, cluster, "writes to window_means")) == line
     spark_error = RuntimeError(f"Job aborted\nTraceback (most recent call last):\n  ...\n"
                                f"__main__.CassandraUnavailable: {line}\n\tat org.apache.spark...")
     assert window_means.unavailable_line(spark_error) == line

@@ -81,3 +81,33 @@ def test_the_spark_secret_goes_to_a_private_properties_file_never_to_the_command
     assert os.stat(path).st_mode & 0o777 == 0o600
     arguments, environment = window_means_submission("b1", params)
     assert not [value for value in [*arguments, *environment.values()] if "s3cret" in value]
+
+
+def test_an_hdfs_write_asks_the_namenode_again_when_its_datanode_is_lost():
+    import pytest
+    import requests
+
+    from gait_airflow.clients import past_lost_datanodes
+
+    def refused(url: str) -> requests.ConnectionError:
+        return requests.ConnectionError("refused", request=requests.Request("PUT", url).prepare())
+
+    calls = []
+
+    def write(path, data=None, overwrite=False):
+        calls.append(path)
+        if len(calls) == 1:
+            raise refused("http://127.0.0.1:10064/webhdfs/v1/x?op=CREATE")
+        return "written"
+
+    assert past_lost_datanodes(write, "http://127.0.0.1:9870", pause=0)("/x", data=b"1", overwrite=True) == "written"
+    assert calls == ["/x", "/x"]
+
+    def namenode_down(path, data=None, overwrite=False):
+        calls.append(path)
+        raise refused("http://127.0.0.1:9870/webhdfs/v1/x?op=CREATE")
+
+    calls.clear()
+    with pytest.raises(requests.ConnectionError):
+        past_lost_datanodes(namenode_down, "http://127.0.0.1:9870", pause=0)("/x", data=b"1")
+    assert calls == ["/x"]  # the NameNode itself unreachable: the task's retries deal with it
