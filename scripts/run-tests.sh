@@ -49,7 +49,10 @@ phase down scripts/with-env python scripts/services.py down || exit 1
 phase cluster-up cluster scripts/with-env python scripts/services.py up || exit 1
 # The cluster suite, then node loss cases 3 (a Cassandra node during the Spark writes) and 7 (a Celery worker during
 # the capture); `make cluster-faults` runs every case.
-phase cluster cluster scripts/with-env python -m pytest tests/cluster tests/cluster_faults -k "not case_ or case_3_ or case_7_" \
+node_loss=tests/cluster_faults/test_node_loss.py
+phase cluster cluster scripts/with-env python -m pytest tests/cluster \
+  "$node_loss::test_case_3_cassandra_node_lost_during_the_spark_writes" \
+  "$node_loss::test_case_7_celery_worker_lost_while_it_runs_the_capture" \
   -ra --durations=10 --junitxml=test-artifacts/junit-cluster.xml "$@"
 cluster_rc=$?
 for code in $rc $cluster_rc; do

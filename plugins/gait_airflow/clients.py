@@ -38,7 +38,7 @@ def past_lost_datanodes(write, namenode_url: str, attempts: int = 6, pause: floa
             try:
                 return write(hdfs_path, data=data, **options)
             except requests.ConnectionError as exc:
-                target = exc.request.url if exc.request is not None else namenode_url
+                target = str(exc.request.url) if exc.request is not None and exc.request.url else namenode_url
                 if target.startswith(namenode_url) or not isinstance(data, bytes | str):
                     raise
                 log.warning(

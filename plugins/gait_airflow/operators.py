@@ -125,9 +125,13 @@ class SparkJobOperator(SparkSubmitOperator):
         except Exception as exc:
             hook = self._hook
             process = getattr(hook, "_submit_sp", None)
-            code = process.returncode if hook is not None and process is not None else None
-            if code not in (SPARK_BAD_INPUT_EXIT, SPARK_UNAVAILABLE_EXIT):
+            if (
+                hook is None
+                or process is None
+                or process.returncode not in (SPARK_BAD_INPUT_EXIT, SPARK_UNAVAILABLE_EXIT)
+            ):
                 raise
+            code = process.returncode
             from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
             mark = BAD_INPUT_MARK if code == SPARK_BAD_INPUT_EXIT else UNAVAILABLE_MARK
