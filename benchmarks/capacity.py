@@ -6,6 +6,7 @@ pipeline benchmark run measured (benchmarks/pipeline.py's JSON). docs/capacity.m
 Every figure is printed with its inputs: the measured rates (items, seconds, cores of each stage), the bytes of a
 landed reading (the bundled sample through the message contract) and the assumptions below.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,10 +42,13 @@ class Rates:
     def from_results(cls, r: dict, source: str) -> Rates:
         windowing, spark_cores = r["windowing"], spark_cores_of(r.get("spark_master", "local[2]"))
         write_seconds = windowing["phase_seconds"]["write_means"]
-        return cls(capture=r["capture_batched"]["items"] / r["capture_batched"]["seconds"],
-                   replay=r["replay"]["items"] / r["replay"]["seconds"],
-                   windowing=windowing["items"] / windowing["job_seconds"] / spark_cores,
-                   cassandra_writes=windowing["windows"] / write_seconds, source=source)
+        return cls(
+            capture=r["capture_batched"]["items"] / r["capture_batched"]["seconds"],
+            replay=r["replay"]["items"] / r["replay"]["seconds"],
+            windowing=windowing["items"] / windowing["job_seconds"] / spark_cores,
+            cassandra_writes=windowing["windows"] / write_seconds,
+            source=source,
+        )
 
 
 def spark_cores_of(master: str) -> int:
@@ -54,44 +58,56 @@ def spark_cores_of(master: str) -> int:
     return int(master[6:-1])
 
 
-def reading_bytes() -> float:
-    """Mean size of one landed reading (a JSON line of the message contract), over the bundled sample."""
+def reading_bytes() -> tuple[float, float]:
+    """Mean size of one reading over the bundled sample: landed (a JSON line of the message contract) and on Kafka
+    (its Avro message value, include/kafka_record.py)."""
     from include import gaitpdb
     from include.contract import canonical_lines, reading_from_row
+    from include.kafka_record import encode_landed
 
-    sizes = [len(line.encode()) + 1 for recording_id, rows in gaitpdb.iter_recordings(gaitpdb.SAMPLE_DIR)
-             for line in canonical_lines([reading_from_row(recording_id, seq, row) for seq, row in enumerate(rows)])]
-    return sum(sizes) / len(sizes)
+    landed, messages = 0, []
+    for recording_id, rows in gaitpdb.iter_recordings(gaitpdb.SAMPLE_DIR):
+        lines = canonical_lines([reading_from_row(recording_id, seq, row) for seq, row in enumerate(rows)])
+        landed += sum(len(line.encode()) + 1 for line in lines)
+        messages += encode_landed(recording_id, "\n".join(lines).encode())
+    return landed / len(messages), sum(map(len, messages)) / len(messages)
 
 
-def plan(insoles: int, rates: Rates, line_bytes: float, headroom: float) -> dict:
+def plan(insoles: int, rates: Rates, line_bytes: float, headroom: float, message_bytes: float | None = None) -> dict:
     """What a fleet needs to keep up around the clock, each stage at most 1/headroom of its measured rate."""
     per_second = insoles / INSOLES_PER_READING * HZ
-    cores = {"capture": per_second * headroom / rates.capture, "replay": per_second * headroom / rates.replay,
-             "windowing (Spark executors)": per_second * headroom / rates.windowing}
+    cores = {
+        "capture": per_second * headroom / rates.capture,
+        "replay": per_second * headroom / rates.replay,
+        "windowing (Spark executors)": per_second * headroom / rates.windowing,
+    }
     windows_per_second = per_second / WINDOW
     cassandra = windows_per_second * REPLICATION * headroom / rates.cassandra_writes
     day_bytes = per_second * SECONDS_PER_DAY * line_bytes
+    kafka_day_bytes = per_second * SECONDS_PER_DAY * (message_bytes or line_bytes)
     consumers = math.ceil(max(cores["capture"], cores["replay"]))
     return {
-        "insoles": insoles, "readings_per_s": per_second, "readings_per_day": per_second * SECONDS_PER_DAY,
+        "insoles": insoles,
+        "readings_per_s": per_second,
+        "readings_per_day": per_second * SECONDS_PER_DAY,
         "cores": {stage: round(value, 3) for stage, value in cores.items()},
         "spark_executor_cores": math.ceil(cores["windowing (Spark executors)"]),
         "kafka_partitions": max(MIN_PARTITIONS, BROKERS * math.ceil(consumers / BROKERS)),
         "cassandra_nodes": max(MIN_NODES, math.ceil(cassandra)),
         "cassandra_node_load": round(cassandra, 4),
         "hdfs_gib_per_day": day_bytes * REPLICATION / 2**30,
-        "kafka_gib_retained": day_bytes * REPLICATION * KAFKA_RETENTION_DAYS / 2**30,
+        "kafka_gib_retained": kafka_day_bytes * REPLICATION * KAFKA_RETENTION_DAYS / 2**30,
         "first_bottleneck": max(cores, key=lambda stage: cores[stage]),
     }
 
 
-def table(plans: list[dict], rates: Rates, line_bytes: float, headroom: float) -> list[str]:
+def table(plans: list[dict], rates: Rates, sizes: tuple[float, float], headroom: float) -> list[str]:
     lines = [
         f"inputs: {rates.source}",
         f"  per core: capture {rates.capture:,.0f} readings/s, replay {rates.replay:,.0f} readings/s, Spark "
         f"windowing {rates.windowing:,.0f} readings/s; one Cassandra node {rates.cassandra_writes:,.0f} window rows/s",
-        f"  {line_bytes:.0f} bytes per landed reading; {INSOLES_PER_READING} insoles per reading at {HZ} Hz; "
+        f"  {sizes[0]:.0f} bytes per landed reading, {sizes[1]:.0f} per Kafka message; "
+        f"{INSOLES_PER_READING} insoles per reading at {HZ} Hz; "
         f"windows of {WINDOW}; replication {REPLICATION}; Kafka retention {KAFKA_RETENTION_DAYS} days; "
         f"headroom {headroom:g}x (each stage at most 1/{headroom:g} of its measured rate)",
         "",
@@ -105,7 +121,8 @@ def table(plans: list[dict], rates: Rates, line_bytes: float, headroom: float) -
             f"| {p['insoles']:,} | {p['readings_per_s']:,.0f} | {p['readings_per_day'] / 1e6:,.0f} M | "
             f"{c[0]:.2f} / {c[1]:.2f} / {c[2]:.2f} | {p['kafka_partitions']} | {p['spark_executor_cores']} | "
             f"{p['cassandra_nodes']} ({p['cassandra_node_load']:.3f}) | {p['hdfs_gib_per_day']:,.1f} | "
-            f"{p['kafka_gib_retained']:,.1f} | {p['first_bottleneck']} |")
+            f"{p['kafka_gib_retained']:,.1f} | {p['first_bottleneck']} |"
+        )
     return lines
 
 
@@ -118,9 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no benchmark results at {args.results}: run `make bench` (or pass a results JSON)")
     results = json.loads(args.results.read_text())
     source = f"{args.results.name} (commit {results.get('commit', '?')}, {results.get('machine', {})})"
-    rates, line_bytes = Rates.from_results(results, source), reading_bytes()
-    plans = [plan(insoles, rates, line_bytes, args.headroom) for insoles in FLEETS]
-    print("\n".join(table(plans, rates, line_bytes, args.headroom)))
+    rates, sizes = Rates.from_results(results, source), reading_bytes()
+    plans = [plan(insoles, rates, sizes[0], args.headroom, message_bytes=sizes[1]) for insoles in FLEETS]
+    print("\n".join(table(plans, rates, sizes, args.headroom)))
     return 0
 
 

@@ -212,13 +212,13 @@ def stage_scale(source_n: int, n: int, copies: int) -> dict:
 
 
 def stage_replay(n: int) -> dict:
-    from gait_airflow.clients import hdfs_client, kafka_producer
+    from gait_airflow.clients import AirflowServices, hdfs_client, kafka_producer
     from include.replay import replay
 
     _, batch = batch_of(n)
     store, producer = hdfs_client(), kafka_producer()
     with PeakRss([os.getpid()]) as rss:
-        offsets, seconds = timed(replay, store, producer, batch, BENCH_TOPIC)
+        offsets, seconds = timed(replay, store, producer, AirflowServices().kafka_end_offsets, batch, BENCH_TOPIC)
     return {"batch": batch, "items": offsets.messages, "seconds": seconds, **rss.figures(),
             "process_peak_rss_mib": own_peak_rss_mib()}
 

@@ -13,6 +13,7 @@ import sys
 import time
 
 from include.gaitpdb import CHANNELS  # the project's root is on PYTHONPATH (scripts/with-env), driver and workers
+from include.kafka_record import schema_text
 
 
 def main(argv: list[str]) -> int:
@@ -26,7 +27,7 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     from pyspark.sql import SparkSession, Window
     from pyspark.sql import functions as F
-    from pyspark.sql import types as T
+    from pyspark.sql.avro.functions import from_avro
 
     with open(args.offsets_file) as f:
         offsets = json.load(f)
@@ -38,13 +39,8 @@ def main(argv: list[str]) -> int:
            .option("startingOffsets", json.dumps({topic: {p: lo for p, (lo, _) in offsets["partitions"].items()}}))
            .option("endingOffsets", json.dumps({topic: {p: hi for p, (_, hi) in offsets["partitions"].items()}}))
            .load())
-    schema = T.StructType([T.StructField("recording_id", T.StringType()), T.StructField("seq", T.LongType()),
-                           T.StructField("left", T.ArrayType(T.DoubleType())),
-                           T.StructField("right", T.ArrayType(T.DoubleType())),
-                           T.StructField("left_total", T.DoubleType()), T.StructField("right_total", T.DoubleType())])
-    readings = (raw.select(F.from_json(F.col("value").cast("string"), schema).alias("r")).select("r.*")
-                .select("recording_id", "seq", *[F.col("left")[i].alias(f"l{i + 1}") for i in range(8)],
-                        *[F.col("right")[i].alias(f"r{i + 1}") for i in range(8)], "left_total", "right_total"))
+    readings = (raw.select(from_avro(F.col("value"), schema_text()).alias("r"))
+                .select("r.recording_id", "r.seq", *[f"r.{c}" for c in CHANNELS]))
     windows, seconds, rows = 0, 0.0, 0
     for recording_id in args.recordings.split(","):
         recording = readings.where(F.col("recording_id") == recording_id).cache()

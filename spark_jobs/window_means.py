@@ -1,14 +1,14 @@
 """Spark job: window means (and gait features) of one batch, Kafka -> Cassandra.
 
-Reads exactly the offset range the replay task recorded in HDFS (through Spark's Hadoop filesystem), parses the
-readings, drops duplicate (recording_id, seq), and per recording computes the mean of the 18 force channels over windows
-of `--window-size` readings (window_index = seq // window_size; complete windows only unless
---include-partial). From the same cached readings it computes the gait features of complete windows of
-`--feature-window-size` readings into their own table (definitions and numpy reference:
-include/features.py). Rows are upserted into Cassandra with prepared statements and concurrent writes,
-one session per partition. No Airflow: the project's domain package (include/) comes with --py-files
-(SparkJobOperator ships it), so channels, recording ids, feature definitions and exit codes are the same
-definitions the rest of the pipeline uses.
+Reads exactly the offset range the replay task recorded in HDFS (through Spark's Hadoop filesystem), decodes the
+readings (Avro, include/kafka_record.py), drops duplicate (recording_id, seq), and per recording computes the mean
+of the 18 force channels over windows of `--window-size` readings (window_index = seq // window_size; complete
+windows only unless --include-partial). From the same cached readings it computes the gait features of complete
+windows of `--feature-window-size` readings into their own table (definitions and numpy reference:
+include/features.py). Rows are upserted into Cassandra with prepared statements and concurrent writes, one session
+per partition. No Airflow: the project's domain package (include/) comes with --py-files (SparkJobOperator ships
+it), so channels, recording ids, feature definitions, the topic's schema and exit codes are the same definitions
+the rest of the pipeline uses.
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from include.errors import SPARK_UNAVAILABLE_EXIT as UNAVAILABLE_EXIT
 from include.errors import BadInput
 from include.features import EPS, GAIT_FEATURES, HEEL, MIDFOOT, SENSOR_Y, STANCE_FRACTION, TOE
 from include.gaitpdb import CHANNELS, parse_recording_id
+from include.kafka_record import schema_text
 from include.records import KafkaOffsets, SparkSummary, decode, encode
 
 WRITE_BATCH_ROWS = 16  # rows per unlogged batch: about 5 KB, Cassandra's batch size warning threshold
@@ -319,10 +320,6 @@ def unavailable_line(exc: Exception) -> str | None:
     return found[-1].strip() if found else None
 
 
-READING_SCHEMA = ("recording_id string, seq long, t double, left array<double>, right array<double>, "
-                  "left_total double, right_total double")
-
-
 class Phases:
     """Wall time of each Spark action (the job's profile, in the summary); the task log shows each as it starts."""
 
@@ -339,6 +336,8 @@ class Phases:
 
 def read_readings(spark, args: argparse.Namespace, offsets: KafkaOffsets, F):
     """The batch's offset range, parsed and de-duplicated by (recording_id, seq); `copies` counts what was read."""
+    from pyspark.sql.avro.functions import from_avro
+
     topic, parallelism = offsets.topic, spark.sparkContext.defaultParallelism
     # `assign`, not `subscribe`: the range names only the partitions the batch's recordings were keyed to
     # (one recording: one partition), and Spark wants offsets for exactly the partitions it reads.
@@ -351,10 +350,10 @@ def read_readings(spark, args: argparse.Namespace, offsets: KafkaOffsets, F):
            .option("minPartitions", str(2 * parallelism))  # split each Kafka partition's range over the cores
            .option("failOnDataLoss", "true")
            .load())
-    parsed = raw.select(F.from_json(F.col("value").cast("string"), READING_SCHEMA).alias("r")).select("r.*")
-    flat = (parsed.where(F.col("recording_id").isin(offsets.recordings))
-            .select("recording_id", "seq", "t", *[F.col("left")[i].alias(f"l{i + 1}") for i in range(8)],
-                    *[F.col("right")[i].alias(f"r{i + 1}") for i in range(8)], "left_total", "right_total"))
+    # The topic's Avro schema (include/schemas); a message it cannot decode becomes null, is not counted as read,
+    # and the count check below names the shortfall.
+    parsed = raw.select(from_avro(F.col("value"), schema_text(), {"mode": "PERMISSIVE"}).alias("r")).select("r.*")
+    flat = parsed.where(F.col("recording_id").isin(offsets.recordings)).select("recording_id", "seq", "t", *CHANNELS)
     # One shuffle puts each recording in one partition: the de-duplication, both window aggregations and
     # the per-recording window function of the gait features then need no other shuffle.
     return (flat.repartition(2 * parallelism, "recording_id")

@@ -119,12 +119,14 @@ def kafka_range(offsets: dict) -> list[tuple[bytes, bytes]]:
 
 
 def assert_kafka_range_equals_landed(batch: str) -> dict:
-    """The topic's recorded range holds exactly the batch's landed HDFS lines, each keyed by its recording."""
+    """The topic's recorded range holds exactly the batch's landed HDFS lines (each message's Avro reading, decoded
+    with the schema file by fastavro, gives the landed line back), each keyed by its recording."""
     from collections import Counter
 
     from gait_airflow.clients import hdfs_client
     from include.capture import read_manifest
     from include.filestore import read_lines, require_record
+    from include.kafka_record import decode
     from include.layout import BatchLayout
     from include.records import KafkaOffsets
 
@@ -133,7 +135,7 @@ def assert_kafka_range_equals_landed(batch: str) -> dict:
     offsets = require_record(store, layout.kafka_offsets, KafkaOffsets, "the replay did not write it")
     landed = Counter((r.encode(), line.encode()) for r in manifest.recordings
                      for line in read_lines(store, layout.recording_file(r)))
-    in_kafka = Counter(kafka_range(offsets))
+    in_kafka = Counter((key, decode(value).to_json().encode()) for key, value in kafka_range(offsets))
     assert in_kafka == landed and sum(landed.values()) == offsets.messages == manifest.readings
     return offsets
 

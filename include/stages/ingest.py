@@ -110,5 +110,5 @@ def discard_queued(services: Services, idle_seconds: float = 2.0) -> int:
 
 
 def replay(services: Services, batch: str) -> dict:
-    offsets = replay_batch(services.hdfs(), services.kafka_producer(), batch)
+    offsets = replay_batch(services.hdfs(), services.kafka_producer(), services.kafka_end_offsets, batch)
     return {"messages": offsets.messages, "partitions": {str(p): list(r) for p, r in offsets.partitions.items()}}

@@ -21,6 +21,9 @@ class Services(Protocol):
 
     def kafka_producer(self) -> Any: ...
 
+    def kafka_end_offsets(self, topic: str) -> dict[int, int]:
+        """Each partition's high watermark (the offset the next message will get), asked of the brokers now."""
+
     def cassandra(self) -> AbstractContextManager[Any]:
         """A Cassandra session, shut down on exit."""
 

@@ -65,6 +65,27 @@ def kafka_producer(conn_id: str = names.KAFKA_CONN_ID):
     return ReadingsProducerHook(kafka_config_id=conn_id).get_producer()
 
 
+def kafka_watermarks(
+    topic: str, partitions: list[int] | None = None, conn_id: str = names.KAFKA_CONN_ID
+) -> dict[int, tuple[int, int]]:
+    """(low, high) watermark of each partition of the topic (or of those named), asked of the brokers now."""
+    from airflow.providers.apache.kafka.hooks.consume import KafkaConsumerHook
+    from confluent_kafka import KafkaException, TopicPartition
+
+    # the connection's consumer, not subscribed: it joins no group and commits nothing
+    with reporting_unavailable("Kafka", conn_id, "kafka", KafkaException):
+        consumer = KafkaConsumerHook(topics=[topic], kafka_config_id=conn_id).get_conn
+        try:
+            if partitions is None:
+                partitions = sorted(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+            return {
+                p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)
+                for p in partitions
+            }
+        finally:
+            consumer.close()
+
+
 @contextmanager
 def cassandra_session(conn_id: str = names.CASSANDRA_CONN_ID):
     from airflow.providers.apache.cassandra.hooks.cassandra import CassandraHook
@@ -101,6 +122,9 @@ class AirflowServices:
 
     def kafka_producer(self):
         return kafka_producer()
+
+    def kafka_end_offsets(self, topic: str) -> dict[int, int]:
+        return {p: high for p, (_low, high) in kafka_watermarks(topic).items()}
 
     def cassandra(self):
         return cassandra_session()

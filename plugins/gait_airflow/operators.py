@@ -21,13 +21,13 @@ UNAVAILABLE_MARK = "UNAVAILABLE: "  # the job's line naming the consistency leve
 
 
 def domain_zip(folder: Path) -> Path:
-    """The domain package (include/, its Python modules) as a zip for --py-files: the job imports the same
-    definitions (channels, recording ids, features, records, errors) as the rest of the pipeline, on the driver
-    and on every executor, wherever the cluster runs."""
+    """The domain package (include/: its Python modules and the Kafka topic's Avro schema) as a zip for --py-files:
+    the job imports the same definitions (channels, recording ids, features, records, errors, the topic's schema) as
+    the rest of the pipeline, on the driver and on every executor, wherever the cluster runs."""
     package = Path(include.__file__).resolve().parent
     target = folder / "gait_domain.zip"
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(package.rglob("*.py")):
+        for path in sorted([*package.rglob("*.py"), *package.rglob("*.avsc")]):
             archive.write(path, Path(package.name) / path.relative_to(package))
     return target
 

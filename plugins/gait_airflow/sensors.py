@@ -76,15 +76,6 @@ class KafkaBatchSensor(BaseSensorOperator):
         return True
 
     def _watermarks(self, offsets) -> dict[int, tuple[int, int]]:
-        from airflow.providers.apache.kafka.hooks.consume import KafkaConsumerHook
-        from confluent_kafka import TopicPartition
+        from gait_airflow.clients import kafka_watermarks
 
-        # the connection's consumer, not subscribed: it joins no group and commits nothing
-        consumer = KafkaConsumerHook(topics=[offsets.topic], kafka_config_id=self.kafka_config_id).get_conn
-        try:
-            return {
-                p: consumer.get_watermark_offsets(TopicPartition(offsets.topic, p), timeout=10)
-                for p in offsets.partitions
-            }
-        finally:
-            consumer.close()
+        return kafka_watermarks(offsets.topic, sorted(offsets.partitions), self.kafka_config_id)

@@ -1,9 +1,9 @@
-"""Spark runtime: pyspark's own spark-submit plus the Kafka source jars, fetched ahead of time; in the cluster
-profile also a standalone master and two workers, started with pyspark's own `spark-class`.
+"""Spark runtime: pyspark's own spark-submit plus the Kafka source and Avro jars, fetched ahead of time; in the
+cluster profile also a standalone master and two workers, started with pyspark's own `spark-class`.
 
-`install` copies spark-sql-kafka-0-10 (same version as pyspark) and the dependencies pyspark/jars lacks into
-.local/opt/spark-jars; `jars()` lists them for spark-submit --jars. The single-node profile runs the job in
-local mode (no daemon).
+`install` copies spark-sql-kafka-0-10 and spark-avro (same version as pyspark) and the dependencies pyspark/jars
+lacks into .local/opt/spark-jars; `jars()` lists them for spark-submit --jars. The single-node profile runs the
+job in local mode (no daemon).
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from .core import HOST, OPT, ROOT, Service, ServiceError, get_json, run
 JARS = OPT / "spark-jars"
 POM_DIR = Path(__file__).resolve().parent / "poms" / "spark-kafka"
 KAFKA_SOURCE = "spark-sql-kafka-0-10_2.13"
+SPARK_ARTIFACTS = (KAFKA_SOURCE, "spark-avro_2.13")  # the Kafka source, and from_avro for the topic's messages
 # Central (as reachable here) has no spark-token-provider-kafka after 4.0.0 (4.1.0-preview1 aside).
 # 4.0.0 links against Spark 4.2 except two log keys used only when fetching Kafka delegation tokens
 # (Kerberos clusters), which local runs never do.
@@ -75,12 +76,13 @@ def artifact_id(jar: str) -> str:
 class SparkRuntime:
     name = "spark"
 
-    def marker(self, version: str) -> Path:
-        return JARS / f"{KAFKA_SOURCE}-{version}.jar"
+    def missing(self, version: str) -> list[str]:
+        """The Spark artifacts of this version not yet in JARS."""
+        return [a for a in SPARK_ARTIFACTS if not (JARS / f"{a}-{version}.jar").exists()]
 
     def installed(self) -> bool:
         try:
-            return self.marker(pyspark_info()[0]).exists()
+            return not self.missing(pyspark_info()[0])
         except ServiceError:
             return False
 
@@ -89,7 +91,7 @@ class SparkRuntime:
         if (major := java_major()) < 17:
             raise ServiceError(f"spark: Java 17+ required, found Java {major or '?'} (set JAVA_HOME)")
         version, shipped = pyspark_info()
-        if self.marker(version).exists():
+        if not self.missing(version):
             return
         OPT.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=OPT) as tmp:
@@ -101,8 +103,8 @@ class SparkRuntime:
             for jar in Path(tmp).glob("*.jar"):
                 if artifact_id(jar.name) not in have:
                     shutil.move(jar, JARS / jar.name)
-        if not self.marker(version).exists():
-            raise ServiceError(f"spark: {KAFKA_SOURCE}-{version}.jar missing after the download; see install.log")
+        if missing := self.missing(version):
+            raise ServiceError(f"spark: {', '.join(missing)} {version} missing after the download; see install.log")
 
     def _fetch(self, version: str, target: Path) -> None:
         def mvn(token_version: str) -> None:

@@ -35,6 +35,9 @@ def test_capacity_plan_arithmetic(tmp_path, capsys):
     assert p["spark_executor_cores"] == 100 and p["kafka_partitions"] == 102  # 100 consumers, a multiple of 3
     assert p["cassandra_node_load"] == 5_000 * 3 * 2 / 4_000 and p["cassandra_nodes"] == 8  # 7.5 nodes' worth
     assert p["hdfs_gib_per_day"] == pytest.approx(500_000 * 86_400 * 400 * 3 / 2**30)
+    assert p["kafka_gib_retained"] == pytest.approx(500_000 * 86_400 * 400 * 3 * 7 / 2**30)
+    assert capacity.plan(10_000, rates, line_bytes=400, headroom=2, message_bytes=100)["kafka_gib_retained"] == \
+        pytest.approx(p["kafka_gib_retained"] / 4)
     small = capacity.plan(100, rates, line_bytes=400, headroom=2)
     assert small["kafka_partitions"] == 6 and small["cassandra_nodes"] == 3
     with pytest.raises(ValueError, match="local"):
@@ -43,4 +46,4 @@ def test_capacity_plan_arithmetic(tmp_path, capsys):
     path.write_text(json.dumps(results))
     assert capacity.main([str(path)]) == 0
     out = capsys.readouterr().out
-    assert "| 10,000 | 500,000 |" in out and "bytes per landed reading" in out
+    assert "| 10,000 | 500,000 |" in out and "bytes per landed reading" in out and "per Kafka message" in out
